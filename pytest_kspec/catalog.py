@@ -93,7 +93,9 @@ def resolve_mapping(check: str, ids: Sequence[str]) -> list[str]:
     return [i for i in ids if i.startswith(prefixes)]
 
 
-def controls_by_check(body: Mapping[str, Any], extra_ids: Sequence[str] = ()) -> dict[str, list[Control]]:
+def controls_by_check(
+    body: Mapping[str, Any], extra_ids: Sequence[str] = ()
+) -> dict[str, list[Control]]:
     """Map each check id (and each id in ``extra_ids``, e.g. policy names) to its controls."""
     ids = check_ids(body) + list(extra_ids)
     out: dict[str, list[Control]] = {}
@@ -215,7 +217,8 @@ def _workloads(body: Mapping[str, Any]) -> Iterator[CheckRef]:
 
 
 def _same_key(rules: Sequence[Mapping[str, Any]], last: str) -> bool:
-    keys = {str(r.get("key", "")) for r in rules if str(r.get("key", "")).rsplit(".", 1)[-1] == last}
+    keys = {str(r.get("key", "")) for r in rules}
+    keys = {k for k in keys if k.rsplit(".", 1)[-1] == last}
     return len(keys) == 1
 
 
@@ -268,3 +271,80 @@ def _observability(body: Mapping[str, Any]) -> Iterator[CheckRef]:
         yield CheckRef(COMPLIANCE, "observability.logging.auditLog", "observability.auditLog",
                        "API server audit logging is on with the required retention", "medium",
                        "spec.observability.logging.auditLog", audit)
+
+
+# Kyverno ClusterPolicies generated from the spec, in the order they are generated. The names
+# are the original tool's (users already know them); the triggers are the spec rules below.
+GENERATED_POLICIES: tuple[str, ...] = (
+    "require-run-as-non-root",
+    "disallow-privilege-escalation",
+    "require-resource-limits",
+    "disallow-privileged-containers",
+    "disallow-host-namespaces",
+    "require-image-digests",
+    "block-image-registries",
+)
+
+HOST_NAMESPACE_KEYS: tuple[str, ...] = ("hostNetwork", "hostPID", "hostIPC")
+
+
+def as_bool(value: Any) -> bool | None:
+    """A spec ``value`` written as YAML bool or string (``true``, ``"true"``); None if neither."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    return None
+
+
+def _rule_is(rule: Mapping[str, Any], key: str, value: bool) -> bool:
+    if rule.get("key") != key:
+        return False
+    if "value" in rule:
+        return as_bool(rule["value"]) is value
+    return value is True and rule.get("exists") is True
+
+
+def generated_policy_names(body: Mapping[str, Any]) -> list[str]:
+    """Names of the Kyverno ClusterPolicies kspec generates for this spec, in fixed order."""
+    workloads = body.get("workloads") or {}
+    containers = workloads.get("containers") or {}
+    required = list(containers.get("required") or [])
+    forbidden = list(containers.get("forbidden") or [])
+    images = workloads.get("images") or {}
+    wanted = {
+        "require-run-as-non-root": any(
+            _rule_is(r, "securityContext.runAsNonRoot", True) for r in required),
+        "disallow-privilege-escalation": any(
+            _rule_is(r, "securityContext.allowPrivilegeEscalation", False) for r in required)
+        or any(_rule_is(r, "securityContext.allowPrivilegeEscalation", True) for r in forbidden),
+        "require-resource-limits": any(
+            str(r.get("key", "")).startswith("resources.limits.")
+            and (r.get("exists") is True or ("value" in r and r.get("exists") is not False))
+            for r in required),
+        "disallow-privileged-containers": any(
+            _rule_is(r, "securityContext.privileged", True) for r in forbidden),
+        "disallow-host-namespaces": any(
+            _rule_is(r, key, True) for r in forbidden for key in HOST_NAMESPACE_KEYS),
+        "require-image-digests": images.get("requireDigests") is True,
+        "block-image-registries": bool(images.get("blockedRegistries"))
+        or bool(images.get("allowedRegistries")),
+    }
+    return [name for name in GENERATED_POLICIES if wanted[name]]
+
+
+def required_policy_names(body: Mapping[str, Any]) -> list[str]:
+    """``admission.policies.requiredPolicies`` kspec does not generate: expected by name only."""
+    generated = set(generated_policy_names(body))
+    policies = (body.get("admission") or {}).get("policies") or {}
+    out: list[str] = []
+    for req in policies.get("requiredPolicies") or []:
+        name = str(req.get("name", ""))
+        if name and name not in generated and name not in out:
+            out.append(name)
+    return out
+
+
+def expected_policy_names(body: Mapping[str, Any]) -> list[str]:
+    """Every policy item's name: generated ones first, then presence-only required ones."""
+    return generated_policy_names(body) + required_policy_names(body)
