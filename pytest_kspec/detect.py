@@ -1,0 +1,218 @@
+"""Detection engine: which checks a spec asks for (targets) and how each is judged against a snapshot.
+
+The pytest items and the ``kspec drift`` CLI both run these same targets through the same
+:class:`Detector`, so a node id, its verdict and its report event mean the same everywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pytest_kspec import catalog
+from pytest_kspec.compliance import ComplianceOptions, evaluate
+from pytest_kspec.desired import ExpectedPolicy, expected_policies
+from pytest_kspec.drift import DriftEvent, compare_policy, compare_presence, find_extra
+from pytest_kspec.drift import render_policy_drift
+from pytest_kspec.errors import ApiError
+from pytest_kspec.versions import check_version
+
+if TYPE_CHECKING:
+    from pytest_kspec.snapshot import Snapshot
+    from pytest_kspec.spec import ClusterSpec
+
+log = logging.getLogger("pytest_kspec.detect")
+
+POLICY = "policy"
+COMPLIANCE = "compliance"
+CONFIGURATION = "configuration"
+RESOURCE = "resource"
+TYPES: tuple[str, ...] = (POLICY, COMPLIANCE, CONFIGURATION, RESOURCE)
+EXTRA = "extra"
+POLICY_API = ("kyverno.io/v1", "ClusterPolicy")
+SHOWN_VIOLATIONS = 10
+
+
+@dataclass(frozen=True)
+class Target:
+    """One thing to check: becomes the node ``<spec>::<type>::<id>``."""
+
+    type: str
+    id: str
+    title: str
+    severity: str
+    controls: tuple[str, ...] = ()
+    policy: ExpectedPolicy | None = field(default=None, compare=False)
+    check: catalog.CheckRef | None = field(default=None, compare=False)
+
+    @property
+    def key(self) -> str:
+        return f"{self.type}::{self.id}"
+
+    @property
+    def resource(self) -> str:
+        if self.type == POLICY:
+            return "ClusterPolicy/*" if self.id == EXTRA else f"ClusterPolicy/{self.id}"
+        if self.type == CONFIGURATION:
+            return "Cluster/kubernetes"
+        return self.check.spec_path if self.check else self.id
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything a run will check, derived from the spec alone (no cluster traffic)."""
+
+    spec: ClusterSpec
+    targets: tuple[Target, ...]
+    expected: tuple[ExpectedPolicy, ...]
+
+    def of_type(self, kind: str) -> list[Target]:
+        return [t for t in self.targets if t.type == kind]
+
+
+@dataclass
+class Outcome:
+    """The verdict on one target: ``passed``, ``failed`` (drift) or ``error`` (not evaluated)."""
+
+    target: Target
+    status: str
+    events: list[DriftEvent] = field(default_factory=list)
+    text: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "failed"
+
+
+def make_plan(spec: ClusterSpec, types: Iterable[str] = TYPES) -> Plan:
+    """The targets for ``spec``, limited to ``types`` (``policy``, ``compliance``, ...)."""
+    wanted = set(types)
+    expected = tuple(expected_policies(spec))
+    refs = catalog.enumerate_checks(spec.body)
+    controls = catalog.controls_by_check(spec.body, [p.name for p in expected])
+    labels = {key: tuple(c.label() for c in ctl) for key, ctl in controls.items()}
+    targets: list[Target] = []
+    if POLICY in wanted and (expected or _admission_policies(spec)):
+        for pol in expected:
+            title = ("present" if pol.presence_only else "matches the spec")
+            targets.append(Target(POLICY, pol.name, f"ClusterPolicy {pol.name} {title}",
+                                  pol.severity, labels.get(pol.name, ()), policy=pol))
+        targets.append(Target(POLICY, EXTRA, "no kspec-managed ClusterPolicy outside the spec",
+                              "low"))
+    for ref in refs:
+        if ref.type in wanted:
+            targets.append(Target(ref.type, ref.id, ref.title, ref.severity,
+                                  labels.get(ref.id, ()), check=ref))
+    return Plan(spec, tuple(targets), expected)
+
+
+def _admission_policies(spec: ClusterSpec) -> bool:
+    return bool(((spec.body.get("admission") or {}).get("policies") or {}).get("requiredPolicies"))
+
+
+class Detector:
+    """Judges targets against one snapshot; safe to call for targets in any order."""
+
+    def __init__(self, plan: Plan, snapshot: Snapshot,
+                 compliance: ComplianceOptions | None = None) -> None:
+        self.plan = plan
+        self.snapshot = snapshot
+        self.compliance = compliance or ComplianceOptions()
+
+    def evaluate(self, target: Target) -> Outcome:
+        try:
+            if target.type == POLICY:
+                return self._extra(target) if target.id == EXTRA else self._policy(target)
+            if target.type == CONFIGURATION:
+                return self._configuration(target)
+            return self._compliance(target)
+        except ApiError as e:
+            return Outcome(target, "error", text=str(e))
+
+    # -- policies -----------------------------------------------------------------------
+
+    def _live_policies(self) -> list[dict[str, Any]] | None:
+        """Live ClusterPolicies, or None when the cluster does not serve them (no Kyverno)."""
+        try:
+            return self.snapshot.list(*POLICY_API)
+        except ApiError as e:
+            if e.status == 404 and e.verb == "discover":
+                return None
+            raise
+
+    def _policy(self, target: Target) -> Outcome:
+        assert target.policy is not None
+        pol = target.policy
+        live_all = self._live_policies()
+        live = None
+        for obj in live_all or []:
+            if (obj.get("metadata") or {}).get("name") == pol.name:
+                live = obj
+                break
+        if pol.presence_only or pol.manifest is None:
+            cmp = compare_presence(pol.name, live)
+        else:
+            cmp = compare_policy(pol.manifest, live)
+        if cmp is None:
+            return Outcome(target, "passed")
+        text = render_policy_drift(pol.name, cmp)
+        if live_all is None:
+            text += "\n  (the cluster does not serve kyverno.io/v1 ClusterPolicy: is Kyverno installed?)"
+        event = DriftEvent(
+            type=POLICY, severity=cmp.severity, resource=f"ClusterPolicy/{pol.name}",
+            drift=cmp.drift, expected=cmp.expected_summary, actual=cmp.actual_summary,
+            message=text.splitlines()[0], changes=list(cmp.changes),
+            controls=list(target.controls))
+        return Outcome(target, "failed", [event], text)
+
+    def _extra(self, target: Target) -> Outcome:
+        live = self._live_policies() or []
+        extras = find_extra([p.name for p in self.plan.expected], live)
+        if not extras:
+            return Outcome(target, "passed")
+        events = []
+        for obj in extras:
+            name = str((obj.get("metadata") or {}).get("name", ""))
+            events.append(DriftEvent(
+                type=POLICY, severity="low", resource=f"ClusterPolicy/{name}", drift=EXTRA,
+                expected=None, actual={"name": name},
+                message=f"ClusterPolicy/{name} carries kspec's marker but is not in the spec"))
+        lines = [f"{len(events)} kspec-managed ClusterPolicy object(s) not in the spec:"]
+        lines += [f"  {e.resource}" for e in events]
+        return Outcome(target, "failed", events, "\n".join(lines))
+
+    # -- configuration ------------------------------------------------------------------
+
+    def _configuration(self, target: Target) -> Outcome:
+        assert target.check is not None
+        event = check_version(target.check.rule, self.snapshot.server_version())
+        if event is None:
+            return Outcome(target, "passed")
+        event.controls = list(target.controls)
+        return Outcome(target, "failed", [event], event.message)
+
+    # -- compliance ---------------------------------------------------------------------
+
+    def _compliance(self, target: Target) -> Outcome:
+        assert target.check is not None
+        result = evaluate(target.check, self.snapshot, self.compliance)
+        if result.passed:
+            return Outcome(target, "passed")
+        events = [
+            DriftEvent(type=COMPLIANCE, severity=target.severity, resource=v.resource,
+                       drift="violation", check=target.id, message=v.message,
+                       controls=list(target.controls))
+            for v in result.violations
+        ]
+        return Outcome(target, "failed", events, violation_text(result.summary, events))
+
+
+def violation_text(summary: str, events: Sequence[DriftEvent]) -> str:
+    """The failure text: the summary, the first few violators, and how many more."""
+    lines = [summary]
+    lines += [f"  {e.resource}: {e.message}" for e in events[:SHOWN_VIOLATIONS]]
+    if len(events) > SHOWN_VIOLATIONS:
+        lines.append(f"  ... and {len(events) - SHOWN_VIOLATIONS} more (see drift-report.json)")
+    return "\n".join(lines)

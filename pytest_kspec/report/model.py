@@ -1,0 +1,137 @@
+"""The run report model: one record per checked item plus its drift events, built once per run."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_kspec import __version__
+
+SEVERITIES: tuple[str, ...] = ("info", "low", "medium", "high", "critical")
+TYPE_SUMMARY_KEYS: Mapping[str, str] = {
+    "policy": "policies",
+    "compliance": "compliance",
+    "configuration": "configuration",
+    "resource": "resources",
+}
+
+
+def utc_now() -> str:
+    """RFC 3339 UTC timestamp with a ``Z``, to the second, as the report format writes it."""
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class ItemRecord:
+    """What happened to one item: ``passed``, ``failed``, ``error`` or ``skipped``."""
+
+    node_id: str
+    type: str
+    id: str
+    status: str
+    severity: str = ""
+    message: str = ""
+    events: list[dict[str, Any]] = field(default_factory=list)
+    order: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"node_id": self.node_id, "type": self.type, "id": self.id,
+                "status": self.status, "severity": self.severity, "message": self.message}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ItemRecord:
+        return cls(node_id=str(data["node_id"]), type=str(data["type"]), id=str(data["id"]),
+                   status=str(data["status"]), severity=str(data.get("severity", "")),
+                   message=str(data.get("message", "")),
+                   events=list(data.get("events") or []), order=int(data.get("order", 0)))
+
+
+@dataclass
+class RunReport:
+    """One run: the spec, the cluster, every item's record."""
+
+    spec_name: str
+    spec_version: str
+    spec_path: str
+    spec_hash: str
+    cluster: Mapping[str, str]
+    started: str
+    finished: str = ""
+    items: list[ItemRecord] = field(default_factory=list)
+
+    def add(self, record: ItemRecord) -> None:
+        self.items = [r for r in self.items if r.node_id != record.node_id] + [record]
+
+    def ordered(self) -> list[ItemRecord]:
+        return sorted(self.items, key=lambda r: (r.order, r.node_id))
+
+    def events(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for record in self.ordered():
+            out.extend(record.events)
+        return out
+
+    def counts(self) -> dict[str, int]:
+        counts = {"total": len(self.items), "passed": 0, "failed": 0, "error": 0, "skipped": 0}
+        for record in self.items:
+            counts[record.status] = counts.get(record.status, 0) + 1
+        return counts
+
+    def to_json(self) -> dict[str, Any]:
+        """The drift report: exactly the plan's format, with extra fields under ``kspec``."""
+        events = self.events()
+        types = [t for t in TYPE_SUMMARY_KEYS if any(e.get("type") == t for e in events)]
+        summary: dict[str, int] = {"total": len(events)}
+        for kind, key in TYPE_SUMMARY_KEYS.items():
+            summary[key] = sum(1 for e in events if e.get("type") == kind)
+        counts = self.counts()
+        return {
+            "timestamp": self.finished or self.started,
+            "spec": {"name": self.spec_name, "version": self.spec_version},
+            "drift": {
+                "detected": bool(events),
+                "severity": max_severity(str(e.get("severity", "")) for e in events),
+                "types": types,
+                "summary": summary,
+            },
+            "events": events,
+            "kspec": {
+                "version": __version__,
+                "spec_path": self.spec_path,
+                "spec_hash": self.spec_hash,
+                "cluster": dict(self.cluster),
+                "started": self.started,
+                "finished": self.finished,
+                "items": counts,
+                "pass_rate": pass_rate(counts),
+                "results": [r.to_json() for r in self.ordered()],
+                "errors": [{"node_id": r.node_id, "message": r.message}
+                           for r in self.ordered() if r.status == "error"],
+            },
+        }
+
+
+def max_severity(severities: Iterable[str]) -> str:
+    """The highest severity among ``severities``; ``none`` when there is none."""
+    best = -1
+    for sev in severities:
+        if sev in SEVERITIES:
+            best = max(best, SEVERITIES.index(sev))
+    return SEVERITIES[best] if best >= 0 else "none"
+
+
+def pass_rate(counts: Mapping[str, int]) -> float:
+    """Passed items as a percentage of the items that ran (skipped ones do not count)."""
+    ran = counts.get("passed", 0) + counts.get("failed", 0) + counts.get("error", 0)
+    return round(100.0 * counts.get("passed", 0) / ran, 1) if ran else 100.0
+
+
+def summary_line(counts: Mapping[str, int], events: Sequence[Mapping[str, Any]]) -> str:
+    """``kspec: 12 checks, 9 passed, 2 drifted, 1 error; 5 drift events (high)``."""
+    return (f"{counts.get('total', 0)} checks, {counts.get('passed', 0)} passed, "
+            f"{counts.get('failed', 0)} drifted, {counts.get('error', 0)} error(s); "
+            f"{len(events)} drift event(s)"
+            + (f", highest severity {max_severity(str(e.get('severity')) for e in events)}"
+               if events else ""))
