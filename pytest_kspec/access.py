@@ -89,6 +89,11 @@ class ClusterAccess:
             self._snapshot = snap
         return self._snapshot
 
+    def refresh(self) -> None:
+        """Forget the snapshot (and a past transport failure): the next read lists afresh."""
+        self._snapshot = None
+        self._fatal = None
+
     def describe(self) -> dict[str, str]:
         """Server URL and context, for headers and reports (never credentials)."""
         if self.simulator is not None:

@@ -51,6 +51,12 @@ class Target:
     def key(self) -> str:
         return f"{self.type}::{self.id}"
 
+    def properties(self) -> list[tuple[str, str]]:
+        """JUnit ``<property>`` pairs that CI dashboards show for this item."""
+        return [("kspec.type", self.type), ("kspec.id", self.id),
+                ("kspec.severity", self.severity), ("kspec.resource", self.resource),
+                ("kspec.controls", ",".join(self.controls))]
+
     @property
     def resource(self) -> str:
         if self.type == POLICY:
@@ -207,6 +213,14 @@ class Detector:
             for v in result.violations
         ]
         return Outcome(target, "failed", events, violation_text(result.summary, events))
+
+
+def drift_properties(events: Sequence[DriftEvent]) -> list[tuple[str, str]]:
+    """JUnit properties naming what drifted: the drift kinds and the resources."""
+    if not events:
+        return []
+    return [("kspec.drift", ",".join(sorted({e.drift for e in events}))),
+            ("kspec.resources", ",".join(sorted({e.resource for e in events})[:50]))]
 
 
 def violation_text(summary: str, events: Sequence[DriftEvent]) -> str:

@@ -1,0 +1,150 @@
+"""``kspec drift detect``: the pytest items' checks run straight from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import TextIO
+
+from pytest_kspec.access import AccessOptions, ClusterAccess, sim_paths
+from pytest_kspec.detect import TYPES, Plan, drift_properties, make_plan
+from pytest_kspec.errors import SpecError, UsageError
+from pytest_kspec.report.json_report import write_json_atomic
+from pytest_kspec.report.junit import write_junit
+from pytest_kspec.report.model import summary_line
+from pytest_kspec.run import Run
+
+EXIT_OK, EXIT_DRIFT, EXIT_INCOMPLETE = 0, 1, 2
+_PLURALS = {"policies": "policy", "compliances": "compliance",
+            "configurations": "configuration", "resources": "resource"}
+
+
+def add_detect_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--spec", required=True, metavar="FILE",
+                        help="ClusterSpecification (kspec.dev/v1) to check against")
+    parser.add_argument("--config", metavar="FILE", help="DriftConfig (kspec.dev/v1)")
+    parser.add_argument("--kubeconfig", metavar="FILE",
+                        help="kubeconfig (default $KUBECONFIG, ~/.kube/config, in-cluster)")
+    parser.add_argument("--context", metavar="NAME", help="kubeconfig context")
+    parser.add_argument("--sim", metavar="PATH", action="append",
+                        help="run against the embedded simulator preloaded from PATH")
+    parser.add_argument("--sim-version", metavar="VERSION", default="1.29.4",
+                        help="Kubernetes version the simulator reports")
+    parser.add_argument("--output", metavar="FILE",
+                        help="also write the JSON drift report to FILE")
+    parser.add_argument("--types", metavar="LIST", default="all",
+                        help="policy,compliance,configuration,resource (default all)")
+    parser.add_argument("--reports", metavar="DIR", default="reports",
+                        help="where drift-report.json and junit.xml go (default reports)")
+    parser.add_argument("--watch", action="store_true",
+                        help="run again every --interval until interrupted")
+    parser.add_argument("--interval", metavar="DURATION", default="5m",
+                        help="time between runs with --watch (30s, 5m, 1h; default 5m)")
+    parser.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
+
+
+def parse_types(text: str) -> frozenset[str]:
+    """``policy,compliance`` (plural forms and ``all`` accepted) → the set of types."""
+    out: set[str] = set()
+    for part in (p.strip().lower() for p in text.split(",") if p.strip()):
+        if part == "all":
+            out.update(TYPES)
+        elif _PLURALS.get(part, part) in TYPES:
+            out.add(_PLURALS.get(part, part))
+        else:
+            raise UsageError(f"--types: unknown type {part!r} (use {', '.join(TYPES)} or all)")
+    if not out:
+        raise UsageError("--types: give at least one type, e.g. policy,compliance")
+    return frozenset(out)
+
+
+def parse_interval(text: str) -> float:
+    """``30s``, ``5m``, ``1h``, ``1h30m`` → seconds (at least 10)."""
+    total, number = 0.0, ""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    for ch in text.strip():
+        if ch.isdigit() or ch == ".":
+            number += ch
+        elif ch in units and number:
+            total += float(number) * units[ch]
+            number = ""
+        else:
+            raise UsageError(f"--interval: cannot read {text!r} (write e.g. 30s, 5m or 1h)")
+    if number:
+        raise UsageError(f"--interval: {text!r} needs a unit (s, m, h)")
+    if total < 10:
+        raise UsageError(f"--interval: {text!r} is below the 10s minimum")
+    return total
+
+
+def run_detect(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    from pytest_kspec.spec import load_spec
+
+    types = parse_types(args.types)
+    interval = parse_interval(args.interval) if args.watch else 0.0
+    try:
+        spec = load_spec(args.spec)
+        if args.config:
+            from pytest_kspec.config import load_drift_config
+
+            load_drift_config(args.config)
+    except SpecError as e:
+        print(f"kspec: invalid input:\n{e}", file=sys.stderr)
+        return EXIT_INCOMPLETE
+    plan = make_plan(spec, types)
+    access = ClusterAccess(AccessOptions(kubeconfig=args.kubeconfig, context=args.context,
+                                         sim_state=sim_paths(args.sim),
+                                         sim_version=args.sim_version))
+    stop = threading.Event()
+    if args.watch:
+        _stop_on_signals(stop)
+    try:
+        access.start_simulator()
+        while True:
+            code = _detect_once(plan, access, args, out)
+            if not args.watch or stop.wait(interval):
+                return code
+            access.refresh()
+    finally:
+        access.close()
+
+
+def _detect_once(plan: Plan, access: ClusterAccess, args: argparse.Namespace,
+                 out: TextIO) -> int:
+    spec_node = os.path.relpath(plan.spec.path) if plan.spec.path.is_absolute() else str(
+        plan.spec.path)
+    run = Run(plan.spec, plan, access, spec_node=spec_node, reports=Path(args.reports))
+    properties: dict[str, dict[str, str]] = {}
+    for target in plan.targets:
+        outcome = run.evaluate(target)
+        record = run.record(outcome)
+        run.report.add(record)
+        properties[record.node_id] = dict(target.properties() + drift_properties(outcome.events))
+        if not args.quiet or outcome.status != "passed":
+            print(f"{outcome.status.upper():7} {record.node_id}", file=out)
+            if outcome.status != "passed" and not args.quiet:
+                for line in outcome.text.splitlines():
+                    print(f"        {line}", file=out)
+    path = run.finish()
+    write_junit(run.report, Path(args.reports) / "junit.xml", properties)
+    if args.output:
+        write_json_atomic(Path(args.output), run.report.to_json())
+    counts = run.report.counts()
+    print(f"kspec: {summary_line(counts, run.report.events())}", file=out)
+    print(f"kspec: drift report written to {path}", file=out)
+    if counts.get("error"):
+        return EXIT_INCOMPLETE
+    return EXIT_DRIFT if counts.get("failed") else EXIT_OK
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)

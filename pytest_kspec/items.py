@@ -1,0 +1,86 @@
+"""pytest nodes: the spec file, one collector per drift type, one item per target."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from pytest_kspec.detect import TYPES, Outcome, Target, drift_properties
+from pytest_kspec.run import Run
+
+RUN_KEY = pytest.StashKey[Run]()
+OUTCOME_KEY = pytest.StashKey[Outcome]()
+
+
+class DriftFound(Exception):
+    """Raised by an item whose target drifted; its text is the readable diff."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        self.outcome = outcome
+        super().__init__(outcome.text)
+
+
+def get_run(config: pytest.Config) -> Run:
+    return config.stash[RUN_KEY]
+
+
+class SpecFile(pytest.File):
+    """The ClusterSpecification: collects one :class:`TypeGroup` per drift type it asks for."""
+
+    def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
+        run = get_run(self.config)
+        for kind in TYPES:
+            targets = run.plan.of_type(kind)
+            if targets:
+                yield TypeGroup.from_parent(self, name=kind, targets=targets)
+
+
+class TypeGroup(pytest.Collector):
+    """``<spec>::policy``: the items of one drift type."""
+
+    def __init__(self, *, targets: list[Target], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.targets = targets
+
+    def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
+        for target in self.targets:
+            yield KspecItem.from_parent(self, name=target.id, target=target)
+
+
+class KspecItem(pytest.Item):
+    """One expected policy or compliance check, judged against the live cluster.
+
+    Evaluation happens in ``setup`` so a check that could not be evaluated (API error,
+    403, timeout) is reported as an *error*; drift is a failure of the call phase.
+    """
+
+    def __init__(self, *, target: Target, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.target = target
+        self.add_marker(f"kspec_{target.type}")
+        self.add_marker(f"kspec_severity_{target.severity}" if target.severity else "kspec")
+        self.user_properties.extend(target.properties())
+
+    def setup(self) -> None:
+        outcome = get_run(self.config).evaluate(self.target)
+        self.stash[OUTCOME_KEY] = outcome
+        if outcome.status == "error":
+            pytest.fail(f"could not evaluate {self.target.key}: {outcome.text}", pytrace=False)
+
+    def runtest(self) -> None:
+        outcome = self.stash[OUTCOME_KEY]
+        if outcome.failed:
+            self.user_properties.extend(drift_properties(outcome.events))
+            raise DriftFound(outcome)
+
+    def repr_failure(
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
+    ) -> str | Any:
+        if isinstance(excinfo.value, DriftFound):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.path, None, f"{self.target.key}: {self.target.title}"

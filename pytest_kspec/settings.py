@@ -1,0 +1,111 @@
+"""The plugin's options, declared once and frozen into one settings object per session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from pytest_kspec.access import DEFAULT_SIM_VERSION
+
+TYPE_NAMES: dict[str, str] = {
+    "policy": "policy", "policies": "policy",
+    "compliance": "compliance", "compliances": "compliance",
+    "configuration": "configuration", "configurations": "configuration",
+    "resource": "resource", "resources": "resource",
+}
+ALL_TYPES: frozenset[str] = frozenset(TYPE_NAMES.values())
+
+
+def parse_types(text: str) -> frozenset[str]:
+    """``--kspec-types`` value: comma-separated types, plural forms accepted, or ``all``."""
+    out: set[str] = set()
+    for part in (p.strip().lower() for p in text.split(",")):
+        if not part:
+            continue
+        if part == "all":
+            out |= ALL_TYPES
+        elif part in TYPE_NAMES:
+            out.add(TYPE_NAMES[part])
+        else:
+            raise pytest.UsageError(
+                f"--kspec-types: unknown type {part!r} (use policy, compliance, configuration, "
+                "resource, or all; comma-separated)")
+    if not out:
+        raise pytest.UsageError("--kspec-types: give at least one type, e.g. policy,compliance")
+    return frozenset(out)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every kspec option of this session, parsed and checked."""
+
+    spec: Path
+    kubeconfig: str | None
+    context: str | None
+    sim_state: tuple[str, ...]
+    sim_version: str
+    types: frozenset[str]
+    remediate: bool
+    dry_run: bool
+    config: Path | None
+    reports: Path
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> Settings | None:
+        spec = config.getoption("kspec_spec") or config.getini("kspec_spec")
+        if not spec:
+            return None
+        types_opt = config.getoption("kspec_types") or config.getini("kspec_types")
+        types = parse_types(types_opt) if isinstance(types_opt, str) else types_opt
+        reports = config.getoption("kspec_reports") or config.getini("kspec_reports") or "reports"
+        cfg = config.getoption("kspec_config") or config.getini("kspec_config")
+        return cls(
+            spec=Path(spec),
+            kubeconfig=config.getoption("kspec_kubeconfig"),
+            context=config.getoption("kspec_context"),
+            sim_state=tuple(config.getoption("kspec_sim") or ()),
+            sim_version=config.getoption("kspec_sim_version"),
+            types=types or ALL_TYPES,
+            remediate=bool(config.getoption("kspec_remediate")),
+            dry_run=bool(config.getoption("kspec_dry_run")),
+            config=Path(cfg) if cfg else None,
+            reports=Path(config.rootpath, reports) if not Path(reports).is_absolute()
+            else Path(reports),
+        )
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Declare the ``kspec`` option group and its ini counterparts."""
+    group = parser.getgroup("kspec", "cluster specification drift (pytest-kspec)")
+    group.addoption("--kspec-spec", dest="kspec_spec", metavar="PATH", default=None,
+                    help="ClusterSpecification to check the cluster against (turns kspec on).")
+    group.addoption("--kspec-kubeconfig", dest="kspec_kubeconfig", metavar="PATH", default=None,
+                    help="kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, in-cluster).")
+    group.addoption("--kspec-context", dest="kspec_context", metavar="NAME", default=None,
+                    help="kubeconfig context to use (default: the current context).")
+    group.addoption("--kspec-sim", dest="kspec_sim", metavar="PATH", action="append",
+                    default=None,
+                    help="run against the embedded Kubernetes API simulator preloaded with the "
+                         "objects in PATH (YAML file or folder; repeatable).")
+    group.addoption("--kspec-sim-version", dest="kspec_sim_version", metavar="VERSION",
+                    default=DEFAULT_SIM_VERSION,
+                    help=f"Kubernetes version the simulator reports (default {DEFAULT_SIM_VERSION}).")
+    group.addoption("--kspec-types", dest="kspec_types", metavar="LIST", type=parse_types,
+                    default=None,
+                    help="drift types to check: policy,compliance,configuration,resource "
+                         "(default all).")
+    group.addoption("--kspec-remediate", dest="kspec_remediate", action="store_true",
+                    help="fix remediable drift in each item's teardown.")
+    group.addoption("--kspec-dry-run", dest="kspec_dry_run", action="store_true",
+                    help="with --kspec-remediate: send the fixes with dryRun=All, change nothing.")
+    group.addoption("--kspec-config", dest="kspec_config", metavar="PATH", default=None,
+                    help="DriftConfig (kspec.dev/v1) with detection, remediation and storage "
+                         "settings; command-line flags override it.")
+    group.addoption("--kspec-reports", dest="kspec_reports", metavar="DIR", default=None,
+                    help="where drift-report.json, JUnit and HTML reports go (default reports).")
+    parser.addini("kspec_spec", "default for --kspec-spec", default="")
+    parser.addini("kspec_types", "default for --kspec-types", default="")
+    parser.addini("kspec_config", "default for --kspec-config", default="")
+    parser.addini("kspec_reports", "default for --kspec-reports", default="")
