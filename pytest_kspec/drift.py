@@ -15,18 +15,13 @@ from typing import Any
 
 from deepdiff import DeepDiff
 
+from pytest_kspec.desired import is_kspec_managed
 from pytest_kspec.managed import managed_by
 from pytest_kspec.normalize import format_path, normalize_policy, policy_action
 from pytest_kspec.posture import is_weakening
 
 SEVERITIES: tuple[str, ...] = ("info", "low", "medium", "high", "critical")
 DRIFT_TYPES: tuple[str, ...] = ("policy", "compliance", "configuration", "resource")
-
-# kspec's marker on the policies it generates. pytest_kspec.desired owns these names; the
-# copies here keep the engine importable on its own and must stay equal to those.
-GENERATED_ANNOTATION = "kspec.dev/generated"
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-MANAGED_BY_VALUE = "kspec"
 
 _DIFF_KINDS = (
     "values_changed", "type_changes", "dictionary_item_added", "dictionary_item_removed",
@@ -219,15 +214,6 @@ def _changes(exp_norm: dict[str, Any], live_norm: dict[str, Any],
                 weakening=is_weakening(segments, expected, actual, exp_norm, live_norm),
                 manager=owner[0] if owner else None, time=owner[1] if owner else None))
     return sorted(out, key=lambda c: (not c.weakening, c.path))
-
-
-def is_kspec_managed(obj: Mapping[str, Any]) -> bool:
-    """Whether ``obj`` carries kspec's marker (generated annotation or managed-by label)."""
-    meta = obj.get("metadata") or {}
-    annotations = meta.get("annotations") or {}
-    labels = meta.get("labels") or {}
-    return (str(annotations.get(GENERATED_ANNOTATION, "")).lower() == "true"
-            or labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE)
 
 
 def find_extra(expected_names: Collection[str],

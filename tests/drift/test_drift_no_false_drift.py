@@ -38,7 +38,7 @@ def _validate_default(key: str, value: Any) -> Callable[[Policy, Policy], None]:
 
 
 def _api_call_method(expected: Policy, live: Policy) -> None:
-    entry = {"name": "nsLabels", "apiCall": {
+    entry: dict[str, Any] = {"name": "nsLabels", "apiCall": {
         "urlPath": "/api/v1/namespaces/{{request.namespace}}", "jmesPath": "metadata.labels"}}
     rule(expected, "check-privileged")["context"] = [copy.deepcopy(entry)]
     entry["apiCall"]["method"] = "GET"
