@@ -176,3 +176,30 @@ def test_deletion_timestamp_is_kept_and_weakens(expected: Policy, live: Policy) 
     cmp = compare_policy(expected, live)
     assert cmp is not None and cmp.severity == "high"
     assert [c.path for c in cmp.changes] == ["metadata.deletionTimestamp"]
+
+
+def test_crd_default_audit_beside_rule_level_enforce_is_not_drift() -> None:
+    """kspec generates rule-level Enforce; the CRD still fills spec-level Audit."""
+    expected = expected_policy()
+    expected["spec"].pop("validationFailureAction")
+    for r in expected["spec"]["rules"]:
+        r["validate"]["failureAction"] = "Enforce"
+    live = defaulted(live_copy(expected))
+    live["spec"]["validationFailureAction"] = "Audit"
+    assert compare_policy(expected, live) is None
+    rule(live, "check-privileged")["validate"].pop("failureAction")
+    cmp = compare_policy(expected, live)
+    assert cmp is not None and cmp.severity == "high"
+    assert [c.path for c in cmp.changes] == [
+        "spec.rules[check-privileged].validate.failureAction"]
+
+
+def test_webhook_configuration_twins_are_equivalent() -> None:
+    expected = expected_policy()
+    expected["spec"]["failurePolicy"] = "Fail"
+    expected["spec"]["webhookTimeoutSeconds"] = 15
+    live = defaulted(live_copy(expected))
+    for key in ("failurePolicy", "webhookTimeoutSeconds"):
+        live["spec"].pop(key)
+    live["spec"]["webhookConfiguration"] = {"failurePolicy": "Fail", "timeoutSeconds": 15.0}
+    assert compare_policy(expected, live) is None
