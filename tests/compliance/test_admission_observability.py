@@ -92,7 +92,7 @@ def test_policy_min_count_forbidden_propagates() -> None:
 
 
 def workload(kind: str, name: str, ns: str, replicas: int = 1,
-             **labels: str) -> dict[str, Any]:
+             **labels: Any) -> dict[str, Any]:
     return {"apiVersion": "apps/v1", "kind": kind, "metadata": meta(name, ns, labels=labels),
             "spec": {"replicas": replicas}}
 

@@ -57,8 +57,8 @@ def test_resources_needed() -> None:
 def test_unknown_kind() -> None:
     version = next(r for r in enumerate_checks({"kubernetes": {"minVersion": "1.29.0"}}))
     assert not supports(version.kind)
-    with pytest.raises(ComplianceError, match="spec.kubernetes: no compliance check for kind "
-                                              "'kubernetes.version'"):
+    with pytest.raises(ComplianceError, match=r"spec\.kubernetes: no compliance check for kind "
+                                              r"'kubernetes\.version'"):
         evaluate(version, MemorySnapshot())
     with pytest.raises(ComplianceError):
         resources_needed(version)

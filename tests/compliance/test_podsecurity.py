@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from pytest_kspec.compliance import ComplianceError, ComplianceOptions, evaluate
@@ -11,7 +13,8 @@ from .fakes import MemorySnapshot, namespace, ref_for
 ENFORCE = "pod-security.kubernetes.io/enforce"
 
 
-def body(level: str = "restricted", exemptions: list[dict[str, str]] | None = None) -> dict:
+def body(level: str = "restricted",
+         exemptions: list[dict[str, str]] | None = None) -> dict[str, Any]:
     return {"podSecurity": {"enforce": level, "exemptions": exemptions or []}}
 
 
@@ -19,7 +22,8 @@ def body(level: str = "restricted", exemptions: list[dict[str, str]] | None = No
     ("labels", "want", "expected"),
     [
         ({}, "restricted",
-         ["Namespace/payments: missing label pod-security.kubernetes.io/enforce (want restricted)"]),
+         ["Namespace/payments: missing label pod-security.kubernetes.io/enforce "
+          "(want restricted)"]),
         ({ENFORCE: "baseline"}, "restricted",
          ["Namespace/payments: label pod-security.kubernetes.io/enforce=baseline is weaker "
           "than restricted"]),
@@ -48,8 +52,8 @@ def test_exemption_sets_the_level_at_least() -> None:
         namespace("legacy-exempt"),
         namespace("kube-system"),
     )
-    ref = ref_for(body("restricted", exemptions + [
-        {"namespace": "legacy-exempt", "level": "baseline", "reason": "x"}]))
+    legacy = {"namespace": "legacy-exempt", "level": "baseline", "reason": "x"}
+    ref = ref_for(body("restricted", [*exemptions, legacy]))
     res = evaluate(ref, snap)
     assert [str(v) for v in res.violations] == [
         "Namespace/monitoring: label pod-security.kubernetes.io/enforce=baseline is weaker "

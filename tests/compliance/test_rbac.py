@@ -8,7 +8,7 @@ import pytest
 
 from pytest_kspec.compliance import evaluate
 
-from .fakes import MemorySnapshot, role, ref_for
+from .fakes import MemorySnapshot, ref_for, role
 
 WILD = {"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}
 SECRETS_READ = {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}

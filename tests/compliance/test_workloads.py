@@ -21,7 +21,7 @@ def required(key: str, **rule: Any) -> dict[str, Any]:
     return {"workloads": {"containers": {"required": [{"key": key, **rule}]}}}
 
 
-PRIV = {"securityContext": {"privileged": True}}
+PRIV: dict[str, Any] = {"securityContext": {"privileged": True}}
 
 
 def test_privileged_pod_in_app_namespace_not_in_kube_system() -> None:
@@ -73,7 +73,7 @@ def test_run_as_non_root_pod_and_container_level(
         pod_sc: dict[str, Any] | None, container_sc: dict[str, Any] | None,
         expected: str | None) -> None:
     c = container(securityContext=container_sc) if container_sc else container()
-    spec = {"securityContext": pod_sc} if pod_sc else {}
+    spec: dict[str, Any] = {"securityContext": pod_sc} if pod_sc else {}
     snap = MemorySnapshot(pod("web", containers=[c], **spec))
     res = evaluate(ref_for(required("securityContext.runAsNonRoot", value=True)), snap)
     assert [v.message for v in res.violations] == ([expected] if expected else [])
@@ -81,7 +81,7 @@ def test_run_as_non_root_pod_and_container_level(
 
 def test_seccomp_profile_inherits_as_a_whole() -> None:
     rule = required("securityContext.seccompProfile.type", value="RuntimeDefault")
-    pod_sc = {"securityContext": {"seccompProfile": {"type": "RuntimeDefault"}}}
+    pod_sc: dict[str, Any] = {"securityContext": {"seccompProfile": {"type": "RuntimeDefault"}}}
     snap = MemorySnapshot(
         pod("a", **pod_sc),
         pod("b", containers=[container(securityContext={"seccompProfile": {
