@@ -92,8 +92,8 @@ def test_policy_min_count_forbidden_propagates() -> None:
 
 
 def workload(kind: str, name: str, ns: str, replicas: int = 1,
-             **labels: Any) -> dict[str, Any]:
-    return {"apiVersion": "apps/v1", "kind": kind, "metadata": meta(name, ns, labels=labels),
+             labels: dict[str, str] | None = None) -> dict[str, Any]:
+    return {"apiVersion": "apps/v1", "kind": kind, "metadata": meta(name, ns, labels=labels or {}),
             "spec": {"replicas": replicas}}
 
 
@@ -107,7 +107,7 @@ METRICS = {"observability": {"metrics": {"required": True,
         ([workload("Deployment", "metrics-server", "kube-system")],
          "metrics provider metrics-server runs: Deployment/kube-system/metrics-server"),
         ([workload("StatefulSet", "prom-k8s", "monitoring",
-                   **{"app.kubernetes.io/name": "prometheus"})],
+                   labels={"app.kubernetes.io/name": "prometheus"})],
          "metrics provider prometheus runs: StatefulSet/monitoring/prom-k8s"),
         ([workload("Deployment", "kube-prometheus-stack-operator", "monitoring")],
          "metrics provider prometheus runs: "
