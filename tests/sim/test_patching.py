@@ -118,7 +118,7 @@ def test_merge_patch_non_object_patch_replaces_target() -> None:
 
 
 def test_merge_patch_result_shares_nothing_with_inputs() -> None:
-    target = {"a": {"b": [1]}, "c": {"d": 1}}
+    target: dict[str, Any] = {"a": {"b": [1]}, "c": {"d": 1}}
     result = json_merge_patch(target, {"c": {"e": 2}})
     result["a"]["b"].append(2)
     assert target["a"]["b"] == [1]
