@@ -26,6 +26,7 @@ from pytest_kspec.errors import ApiError, ClusterError
 log = logging.getLogger("pytest_kspec.cluster")
 
 IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+Objects = list[dict[str, Any]]
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 _TRANSIENT = (
     urllib3.exceptions.ProtocolError,
@@ -71,7 +72,7 @@ class Resource:
         return self.api_version.rpartition("/")[0]
 
     def path(self, namespace: str | None = None, name: str | None = None) -> str:
-        prefix = f"/apis/{self.api_version}" if "/" in self.api_version else f"/api/{self.api_version}"
+        prefix = api_prefix(self.api_version)
         if self.namespaced and namespace:
             prefix += f"/namespaces/{quote(namespace, safe='')}"
         path = f"{prefix}/{self.plural}"
@@ -222,9 +223,8 @@ class Cluster:
         """The served resource for ``kind`` in ``api_version``; :class:`ApiError` (404) if none."""
         served = self._resources.get(api_version)
         if served is None:
-            path = f"/apis/{api_version}" if "/" in api_version else f"/api/{api_version}"
             try:
-                resp = self.request("GET", path, verb="discover", resource=api_version)
+                resp = self.request("GET", api_prefix(api_version), verb="discover", resource=api_version)
             except ApiError as e:
                 if e.status != 404:
                     raise
@@ -250,7 +250,7 @@ class Cluster:
     # -- reads --------------------------------------------------------------------------
 
     def list(self, api_version: str, kind: str, namespace: str | None = None,
-             *, limit: int = 500, label_selector: str | None = None) -> list[dict[str, Any]]:
+             *, limit: int = 500, label_selector: str | None = None) -> Objects:
         """Every object of ``kind`` (all namespaces when ``namespace`` is None), paginated.
 
         Items get ``apiVersion``/``kind`` set (the API server leaves them out of list items).
@@ -258,7 +258,7 @@ class Cluster:
         """
         res = self.resource(api_version, kind)
         for restart in (False, True):
-            items: list[dict[str, Any]] = []
+            items: Objects = []
             try:
                 for page in self._pages(res, namespace, limit, label_selector):
                     items.extend(page)
@@ -270,7 +270,7 @@ class Cluster:
         raise AssertionError("unreachable")
 
     def _pages(self, res: Resource, namespace: str | None, limit: int,
-               label_selector: str | None) -> Iterator[list[dict[str, Any]]]:
+               label_selector: str | None) -> Iterator[Objects]:
         token = ""
         while True:
             query = {"limit": str(limit)}
@@ -302,6 +302,11 @@ class Cluster:
                 return None
             raise
         return dict(body) if isinstance(body, dict) else None
+
+
+def api_prefix(api_version: str) -> str:
+    """``/api/v1`` for the core group, ``/apis/apps/v1`` for the others."""
+    return f"/apis/{api_version}" if "/" in api_version else f"/api/{api_version}"
 
 
 def _current_context(path: str) -> str:

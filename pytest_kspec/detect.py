@@ -1,4 +1,4 @@
-"""Detection engine: which checks a spec asks for (targets) and how each is judged against a snapshot.
+"""Detection engine: the checks a spec asks for (targets) and how each is judged on a snapshot.
 
 The pytest items and the ``kspec drift`` CLI both run these same targets through the same
 :class:`Detector`, so a node id, its verdict and its report event mean the same everywhere.
@@ -14,8 +14,14 @@ from typing import TYPE_CHECKING, Any
 from pytest_kspec import catalog
 from pytest_kspec.compliance import ComplianceOptions, evaluate
 from pytest_kspec.desired import ExpectedPolicy, expected_policies
-from pytest_kspec.drift import DriftEvent, compare_policy, compare_presence, find_extra
-from pytest_kspec.drift import render_policy_drift
+from pytest_kspec.drift import (
+    DriftEvent,
+    compare_policy,
+    compare_presence,
+    extra_event,
+    find_extra,
+    render_policy_drift,
+)
 from pytest_kspec.errors import ApiError
 from pytest_kspec.versions import check_version
 
@@ -165,12 +171,9 @@ class Detector:
             return Outcome(target, "passed")
         text = render_policy_drift(pol.name, cmp)
         if live_all is None:
-            text += "\n  (the cluster does not serve kyverno.io/v1 ClusterPolicy: is Kyverno installed?)"
-        event = DriftEvent(
-            type=POLICY, severity=cmp.severity, resource=f"ClusterPolicy/{pol.name}",
-            drift=cmp.drift, expected=cmp.expected_summary, actual=cmp.actual_summary,
-            message=text.splitlines()[0], changes=list(cmp.changes),
-            controls=list(target.controls))
+            text += ("\n  (the cluster does not serve kyverno.io/v1 ClusterPolicy: "
+                     "is Kyverno installed?)")
+        event = cmp.to_event(pol.name, controls=target.controls)
         return Outcome(target, "failed", [event], text)
 
     def _extra(self, target: Target) -> Outcome:
@@ -178,13 +181,7 @@ class Detector:
         extras = find_extra([p.name for p in self.plan.expected], live)
         if not extras:
             return Outcome(target, "passed")
-        events = []
-        for obj in extras:
-            name = str((obj.get("metadata") or {}).get("name", ""))
-            events.append(DriftEvent(
-                type=POLICY, severity="low", resource=f"ClusterPolicy/{name}", drift=EXTRA,
-                expected=None, actual={"name": name},
-                message=f"ClusterPolicy/{name} carries kspec's marker but is not in the spec"))
+        events = [extra_event(obj) for obj in extras]
         lines = [f"{len(events)} kspec-managed ClusterPolicy object(s) not in the spec:"]
         lines += [f"  {e.resource}" for e in events]
         return Outcome(target, "failed", events, "\n".join(lines))

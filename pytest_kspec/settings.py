@@ -91,7 +91,8 @@ def add_options(parser: pytest.Parser) -> None:
                          "objects in PATH (YAML file or folder; repeatable).")
     group.addoption("--kspec-sim-version", dest="kspec_sim_version", metavar="VERSION",
                     default=DEFAULT_SIM_VERSION,
-                    help=f"Kubernetes version the simulator reports (default {DEFAULT_SIM_VERSION}).")
+                    help="Kubernetes version the simulator reports "
+                         f"(default {DEFAULT_SIM_VERSION}).")
     group.addoption("--kspec-types", dest="kspec_types", metavar="LIST", type=parse_types,
                     default=None,
                     help="drift types to check: policy,compliance,configuration,resource "

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from pathlib import Path
-
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 from junit_xml import TestCase, TestSuite
 
