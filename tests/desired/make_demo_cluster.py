@@ -44,7 +44,8 @@ HEADER = f"""\
 # - every other kspec policy: equal after normalization, although the live copies carry
 #   Kyverno defaults (spec.admission, spec.emitWarning, rules[].skipBackgroundRequests,
 #   validate.allowExistingViolations), server metadata and status.
-# - pods: storefront/node-debugger is privileged (created after the policy went to Audit);
+# - pods: storefront/node-debugger is privileged and allows privilege escalation (created
+#   after the policy went to Audit);
 #   legacy-batch/report-generator-* uses hostNetwork and has no limits (predates the
 #   policies); storefront/web-* pulls docker.io/library/nginx (blocked registry, no digest).
 # - namespaces: legacy-batch has no pod-security labels; storefront lacks the warn label;
