@@ -100,12 +100,16 @@ def _expected(types: str | Sequence[str]) -> str:
 
 def _type_hint(types: str | Sequence[str], value: Any) -> str:
     names = {types} if isinstance(types, str) else set(types)
+    if value is None and names == {"object"}:
+        return "indent its fields under it, or write {} for none"
+    if value is None and names == {"array"}:
+        return "list its entries under it, or write [] for none"
     if value is None:
         return "give it a value or remove the line"
     if names == {"string"} and isinstance(value, (bool, int, float)):
         return "put the value in quotes"
-    if names == {"boolean"} and isinstance(value, str):
-        return "write true or false, without quotes"
+    if names == {"boolean"}:
+        return "write true or false" + (", without quotes" if isinstance(value, str) else "")
     if names == {"integer"} and isinstance(value, str):
         return "write a whole number, without quotes"
     if names == {"integer"} and isinstance(value, float):
@@ -157,8 +161,9 @@ def _translate(
                 yield Problem(loc.key(path), path, f'missing required field "{field}" '
                               f"({_required_hint(field, node, root)})")
     elif kind == "type":
+        hint = node.get("x-hint") or _type_hint(rule, value)
         yield Problem(loc.value(path), path, f"expected {_expected(rule)}, got "
-                      f"{type_name(value)} ({_type_hint(rule, value)})")
+                      f"{type_name(value)} ({hint})")
     elif kind == "enum":
         choices = [str(c) for c in rule]
         hint = suggest(value, choices).rstrip() if isinstance(value, str) else ""
