@@ -22,7 +22,7 @@ from pytest_kspec.drift import (
     find_extra,
     render_policy_drift,
 )
-from pytest_kspec.errors import ApiError
+from pytest_kspec.errors import ApiError, KspecError
 from pytest_kspec.versions import check_version
 
 if TYPE_CHECKING:
@@ -140,7 +140,7 @@ class Detector:
             if target.type == CONFIGURATION:
                 return self._configuration(target)
             return self._compliance(target)
-        except ApiError as e:
+        except KspecError as e:  # API errors, and rules the cluster's data cannot judge
             return Outcome(target, "error", text=str(e))
 
     # -- policies -----------------------------------------------------------------------
