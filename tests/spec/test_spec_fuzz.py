@@ -66,3 +66,20 @@ def test_structured_documents(tree: Any) -> None:
     _only_spec_errors((HEADER + "spec: " + _dump(tree) + "\n").encode())
     _only_spec_errors(_dump({"apiVersion": "kspec.dev/v1", "kind": "DriftConfig",
                              "spec": tree}).encode())
+
+
+@FUZZ
+@given(st.lists(st.text(max_size=30), min_size=1, max_size=4),
+       st.lists(st.sampled_from(["securityContext.privileged", "hostPID", "resources.limits.cpu",
+                                 "a.b", "x"]), max_size=4),
+       st.booleans())
+def test_check_mappings_of_well_formed_specs(checks: list[str], keys: list[str],
+                                             exists: bool) -> None:
+    # a schema-valid body reaches the catalog; unknown mappings must be reported, not crash
+    body = {
+        "workloads": {"containers": {"forbidden": [
+            {"key": k, "exists": exists} for k in keys]}},
+        "compliance": {"frameworks": [{"name": "F", "controls": [
+            {"id": "1", "mappings": [{"check": c} for c in checks]}]}]},
+    }
+    _only_spec_errors((HEADER + "spec: " + _dump(body) + "\n").encode())
