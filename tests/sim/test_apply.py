@@ -61,7 +61,8 @@ def policy(action: str = "Audit") -> dict[str, Any]:
 def entry(obj: dict[str, Any], manager: str) -> dict[str, Any]:
     found = [e for e in obj["metadata"]["managedFields"] if e["manager"] == manager]
     assert len(found) == 1, obj["metadata"]["managedFields"]
-    return found[0]
+    result: dict[str, Any] = found[0]
+    return result
 
 
 # ------------------------------------------------------------------------- fields_v1
