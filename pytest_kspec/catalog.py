@@ -28,6 +28,10 @@ LEGACY_GROUPS: Mapping[str, tuple[str, ...]] = {
     "observability.validation": ("observability.",),
 }
 
+# Skipped by workload and pod-security checks (and excluded from generated policies) unless a
+# spec's podSecurity.exemptions bring one in.
+SYSTEM_NAMESPACES: tuple[str, ...] = ("kube-system", "kube-public", "kube-node-lease")
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 

@@ -224,7 +224,8 @@ class Cluster:
         served = self._resources.get(api_version)
         if served is None:
             try:
-                resp = self.request("GET", api_prefix(api_version), verb="discover", resource=api_version)
+                resp = self.request("GET", api_prefix(api_version), verb="discover",
+                                    resource=api_version)
             except ApiError as e:
                 if e.status != 404:
                     raise

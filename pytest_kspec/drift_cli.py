@@ -12,7 +12,8 @@ from types import FrameType
 from typing import TextIO
 
 from pytest_kspec.access import AccessOptions, ClusterAccess, sim_paths
-from pytest_kspec.detect import TYPES, Plan, drift_properties, make_plan
+from pytest_kspec.config import parse_duration, parse_types
+from pytest_kspec.detect import Plan, drift_properties, make_plan
 from pytest_kspec.errors import SpecError, UsageError
 from pytest_kspec.report.json_report import write_json_atomic
 from pytest_kspec.report.junit import write_junit
@@ -20,8 +21,6 @@ from pytest_kspec.report.model import summary_line
 from pytest_kspec.run import Run
 
 EXIT_OK, EXIT_DRIFT, EXIT_INCOMPLETE = 0, 1, 2
-_PLURALS = {"policies": "policy", "compliances": "compliance",
-            "configurations": "configuration", "resources": "resource"}
 
 
 def add_detect_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,45 +47,25 @@ def add_detect_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
 
 
-def parse_types(text: str) -> frozenset[str]:
-    """``policy,compliance`` (plural forms and ``all`` accepted) → the set of types."""
-    out: set[str] = set()
-    for part in (p.strip().lower() for p in text.split(",") if p.strip()):
-        if part == "all":
-            out.update(TYPES)
-        elif _PLURALS.get(part, part) in TYPES:
-            out.add(_PLURALS.get(part, part))
-        else:
-            raise UsageError(f"--types: unknown type {part!r} (use {', '.join(TYPES)} or all)")
-    if not out:
-        raise UsageError("--types: give at least one type, e.g. policy,compliance")
-    return frozenset(out)
+def _types(text: str) -> frozenset[str]:
+    try:
+        return parse_types(text)
+    except ValueError as e:
+        raise UsageError(f"--types: {e}") from None
 
 
-def parse_interval(text: str) -> float:
-    """``30s``, ``5m``, ``1h``, ``1h30m`` → seconds (at least 10)."""
-    total, number = 0.0, ""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    for ch in text.strip():
-        if ch.isdigit() or ch == ".":
-            number += ch
-        elif ch in units and number:
-            total += float(number) * units[ch]
-            number = ""
-        else:
-            raise UsageError(f"--interval: cannot read {text!r} (write e.g. 30s, 5m or 1h)")
-    if number:
-        raise UsageError(f"--interval: {text!r} needs a unit (s, m, h)")
-    if total < 10:
-        raise UsageError(f"--interval: {text!r} is below the 10s minimum")
-    return total
+def _interval(text: str) -> float:
+    try:
+        return float(parse_duration(text))
+    except ValueError as e:
+        raise UsageError(f"--interval: {e}") from None
 
 
 def run_detect(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     from pytest_kspec.spec import load_spec
 
-    types = parse_types(args.types)
-    interval = parse_interval(args.interval) if args.watch else 0.0
+    types = _types(args.types)
+    interval = _interval(args.interval) if args.watch else 0.0
     try:
         spec = load_spec(args.spec)
         if args.config:

@@ -22,7 +22,7 @@ from pytest_kspec import catalog
 # agree, or a cluster would pass `kspec drift detect` while Kyverno rejects its own system
 # pods, or the reverse. Kyverno's library policies do not exclude them because they ship in
 # Audit; ours ship in Enforce.
-SYSTEM_NAMESPACES: tuple[str, ...] = ("kube-system", "kube-public", "kube-node-lease")
+SYSTEM_NAMESPACES: tuple[str, ...] = catalog.SYSTEM_NAMESPACES
 
 ENFORCE = "Enforce"
 

@@ -8,33 +8,17 @@ from pathlib import Path
 import pytest
 
 from pytest_kspec.access import DEFAULT_SIM_VERSION
+from pytest_kspec.config import DRIFT_TYPES, parse_types
 
-TYPE_NAMES: dict[str, str] = {
-    "policy": "policy", "policies": "policy",
-    "compliance": "compliance", "compliances": "compliance",
-    "configuration": "configuration", "configurations": "configuration",
-    "resource": "resource", "resources": "resource",
-}
-ALL_TYPES: frozenset[str] = frozenset(TYPE_NAMES.values())
+ALL_TYPES: frozenset[str] = frozenset(DRIFT_TYPES)
 
 
-def parse_types(text: str) -> frozenset[str]:
+def parse_types_option(text: str) -> frozenset[str]:
     """``--kspec-types`` value: comma-separated types, plural forms accepted, or ``all``."""
-    out: set[str] = set()
-    for part in (p.strip().lower() for p in text.split(",")):
-        if not part:
-            continue
-        if part == "all":
-            out |= ALL_TYPES
-        elif part in TYPE_NAMES:
-            out.add(TYPE_NAMES[part])
-        else:
-            raise pytest.UsageError(
-                f"--kspec-types: unknown type {part!r} (use policy, compliance, configuration, "
-                "resource, or all; comma-separated)")
-    if not out:
-        raise pytest.UsageError("--kspec-types: give at least one type, e.g. policy,compliance")
-    return frozenset(out)
+    try:
+        return parse_types(text)
+    except ValueError as e:
+        raise pytest.UsageError(f"--kspec-types: {e}") from None
 
 
 @dataclass(frozen=True)
@@ -58,7 +42,7 @@ class Settings:
         if not spec:
             return None
         types_opt = config.getoption("kspec_types") or config.getini("kspec_types")
-        types = parse_types(types_opt) if isinstance(types_opt, str) else types_opt
+        types = parse_types_option(types_opt) if isinstance(types_opt, str) else types_opt
         reports = config.getoption("kspec_reports") or config.getini("kspec_reports") or "reports"
         cfg = config.getoption("kspec_config") or config.getini("kspec_config")
         return cls(
@@ -93,7 +77,7 @@ def add_options(parser: pytest.Parser) -> None:
                     default=DEFAULT_SIM_VERSION,
                     help="Kubernetes version the simulator reports "
                          f"(default {DEFAULT_SIM_VERSION}).")
-    group.addoption("--kspec-types", dest="kspec_types", metavar="LIST", type=parse_types,
+    group.addoption("--kspec-types", dest="kspec_types", metavar="LIST", type=parse_types_option,
                     default=None,
                     help="drift types to check: policy,compliance,configuration,resource "
                          "(default all).")

@@ -7,12 +7,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from pytest_kspec import catalog
 from pytest_kspec.catalog import CheckRef
 from pytest_kspec.errors import ApiError, KspecError
 
 log = logging.getLogger("pytest_kspec.compliance")
 
-SYSTEM_NAMESPACES: frozenset[str] = frozenset({"kube-system", "kube-public", "kube-node-lease"})
+SYSTEM_NAMESPACES: frozenset[str] = frozenset(catalog.SYSTEM_NAMESPACES)
 
 Obj = Mapping[str, Any]
 

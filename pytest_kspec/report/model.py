@@ -7,9 +7,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_kspec import __version__
+from pytest_kspec import __version__, drift
 
-SEVERITIES: tuple[str, ...] = ("info", "low", "medium", "high", "critical")
 TYPE_SUMMARY_KEYS: Mapping[str, str] = {
     "policy": "policies",
     "compliance": "compliance",
@@ -115,11 +114,8 @@ class RunReport:
 
 def max_severity(severities: Iterable[str]) -> str:
     """The highest severity among ``severities``; ``none`` when there is none."""
-    best = -1
-    for sev in severities:
-        if sev in SEVERITIES:
-            best = max(best, SEVERITIES.index(sev))
-    return SEVERITIES[best] if best >= 0 else "none"
+    found = list(severities)
+    return drift.max_severity(found) if found else "none"
 
 
 def pass_rate(counts: Mapping[str, int]) -> float:
