@@ -1,0 +1,175 @@
+"""Object storage: entries with cached JSON bytes, the cluster-wide resourceVersion, watch history."""
+
+from __future__ import annotations
+
+import bisect
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+Key = tuple[str, str]  # (group, plural)
+ObjKey = tuple[str, str]  # (namespace, name); namespace "" for cluster-scoped objects
+
+
+def dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@dataclass
+class Entry:
+    """A stored object. ``obj`` is never mutated once stored; ``raw`` is its JSON, made once."""
+
+    obj: dict[str, Any]
+    rv: int
+    _raw: bytes | None = field(default=None, repr=False)
+
+    @property
+    def raw(self) -> bytes:
+        if self._raw is None:
+            self._raw = dumps(self.obj)
+        return self._raw
+
+    @property
+    def namespace(self) -> str:
+        return str(self.obj["metadata"].get("namespace") or "")
+
+    @property
+    def name(self) -> str:
+        return str(self.obj["metadata"]["name"])
+
+    def copy(self) -> dict[str, Any]:
+        """A private deep copy (JSON round trip is faster than deepcopy for these trees)."""
+        result: dict[str, Any] = json.loads(self.raw)
+        return result
+
+
+@dataclass
+class Event:
+    rv: int
+    type: str  # ADDED, MODIFIED, DELETED
+    key: Key
+    entry: Entry
+    prev: Entry | None = None
+    _line: bytes | None = field(default=None, repr=False)
+
+    @property
+    def line(self) -> bytes:
+        if self._line is None:
+            self._line = b'{"type":"' + self.type.encode() + b'","object":' + self.entry.raw + b"}\n"
+        return self._line
+
+
+class Store:
+    """All objects of one simulator. ``cond`` guards everything; writers hold it while they
+    read-modify-write, watchers wait on it for new events."""
+
+    def __init__(self, watch_window: int = 1000) -> None:
+        self.cond = threading.Condition(threading.RLock())
+        self.rv = 0
+        self.window = max(1, watch_window)
+        self._data: dict[Key, dict[ObjKey, Entry]] = {}
+        self._events: list[Event] = []
+        self._event_rvs: list[int] = []
+        self._first_kept_rv = 0  # events with rv >= this are still in history
+        # owner uid -> objects naming it in ownerReferences (for cascading deletion)
+        self._dependents: dict[str, set[tuple[Key, str, str]]] = {}
+
+    # --- reads -------------------------------------------------------------------------------
+    def get(self, key: Key, namespace: str, name: str) -> Entry | None:
+        with self.cond:
+            return self._data.get(key, {}).get((namespace, name))
+
+    def entries(self, key: Key, namespace: str | None = None) -> list[Entry]:
+        """Entries of one resource sorted by (namespace, name)."""
+        with self.cond:
+            bucket = self._data.get(key, {})
+            if namespace is None:
+                return [bucket[k] for k in sorted(bucket)]
+            return [bucket[k] for k in sorted(bucket) if k[0] == namespace]
+
+    def keys(self) -> list[Key]:
+        with self.cond:
+            return sorted(k for k, v in self._data.items() if v)
+
+    # --- writes (callers hold ``cond``) --------------------------------------------------------
+    def put(self, key: Key, obj: dict[str, Any], event_type: str) -> Entry:
+        """Store ``obj`` under a new resourceVersion (set in its metadata) and record the event."""
+        with self.cond:
+            self.rv += 1
+            obj["metadata"]["resourceVersion"] = str(self.rv)
+            entry = Entry(obj, self.rv)
+            meta = obj["metadata"]
+            where = (meta.get("namespace") or "", meta["name"])
+            bucket = self._data.setdefault(key, {})
+            old = bucket.get(where)
+            if old is not None:
+                self._unlink(key, old)
+            bucket[where] = entry
+            for ref in meta.get("ownerReferences") or []:
+                if isinstance(ref, dict) and ref.get("uid"):
+                    self._dependents.setdefault(str(ref["uid"]), set()).add((key, *where))
+            self._record(Event(self.rv, event_type, key, entry, old))
+            return entry
+
+    def remove(self, key: Key, namespace: str, name: str) -> Entry | None:
+        """Delete an object; the DELETED event carries the object at the deletion's rv."""
+        with self.cond:
+            old = self._data.get(key, {}).pop((namespace, name), None)
+            if old is None:
+                return None
+            self._unlink(key, old)
+            self.rv += 1
+            obj = dict(old.obj)
+            obj["metadata"] = dict(obj["metadata"], resourceVersion=str(self.rv))
+            entry = Entry(obj, self.rv)
+            self._record(Event(self.rv, "DELETED", key, entry, old))
+            return entry
+
+    def drop_resource(self, key: Key) -> list[Entry]:
+        """Remove every object of a resource (its CRD went away), with DELETED events."""
+        with self.cond:
+            removed = []
+            for ns, name in sorted(self._data.get(key, {})):
+                entry = self.remove(key, ns, name)
+                if entry is not None:
+                    removed.append(entry)
+            self._data.pop(key, None)
+            return removed
+
+    def _unlink(self, key: Key, entry: Entry) -> None:
+        for ref in entry.obj["metadata"].get("ownerReferences") or []:
+            if isinstance(ref, dict) and ref.get("uid"):
+                deps = self._dependents.get(str(ref["uid"]))
+                if deps is not None:
+                    deps.discard((key, entry.namespace, entry.name))
+                    if not deps:
+                        del self._dependents[str(ref["uid"])]
+
+    def dependents(self, uid: str) -> list[tuple[Key, str, str]]:
+        """Objects whose ownerReferences name ``uid``."""
+        with self.cond:
+            return sorted(self._dependents.get(uid, ()))
+
+    def _record(self, event: Event) -> None:
+        self._events.append(event)
+        self._event_rvs.append(event.rv)
+        if len(self._events) > self.window * 2:
+            cut = len(self._events) - self.window
+            del self._events[:cut]
+            del self._event_rvs[:cut]
+        if len(self._events) > self.window:
+            self._first_kept_rv = self._event_rvs[len(self._events) - self.window]
+        self.cond.notify_all()
+
+    # --- watch history -----------------------------------------------------------------------
+    def oldest_watchable_rv(self) -> int:
+        """A watch may start from any rv >= this one (older ones are expired)."""
+        with self.cond:
+            return max(0, self._first_kept_rv - 1)
+
+    def events_after(self, rv: int, key: Key) -> list[Event]:
+        with self.cond:
+            start = bisect.bisect_right(self._event_rvs, rv)
+            return [e for e in self._events[start:]
+                    if e.key == key and e.rv >= self._first_kept_rv]
