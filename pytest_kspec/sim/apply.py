@@ -516,7 +516,7 @@ def server_side_apply(
     dropped = [p for p in mine - applied_set.keys()
                if not any(o[: len(p)] == p for o in owned_elsewhere)
                and not any(a[: len(p)] == p for a in applied_set)]
-    for path in sorted(dropped, key=len, reverse=True):
+    for path in sorted(dropped, key=lambda p: (len(p), p)):  # whole items before their keys
         _remove_path(result, path)
     mine_meta = {"manager": manager, "operation": "Apply", "apiVersion": api_version,
                  "time": time}
