@@ -1,11 +1,203 @@
-"""pytest hooks and wiring for pytest-kspec (the work lives in modules that never import pytest)."""
+"""pytest hooks and wiring for pytest-kspec; the work lives in modules that never import pytest."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
 import pytest
+
+from pytest_kspec.access import AccessOptions, ClusterAccess, sim_paths
+from pytest_kspec.detect import TYPES, make_plan
+from pytest_kspec.errors import KspecError, SpecError
+from pytest_kspec.items import OUTCOME_KEY, RUN_KEY, KspecItem, SpecFile, get_run
+from pytest_kspec.report.model import ItemRecord, summary_line
+from pytest_kspec.run import Run
+from pytest_kspec.settings import Settings, add_options
+from pytest_kspec.sim.pytest_fixtures import kspec_sim  # noqa: F401  (fixture)
+from pytest_kspec.snapshot import Snapshot
+
+log = logging.getLogger("pytest_kspec")
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+_WORKER_KUBECONFIG = "kspec_kubeconfig"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("kspec", "cluster specification drift (pytest-kspec)")
-    group.addoption("--kspec-spec", dest="kspec_spec", metavar="PATH", default=None,
-                    help="ClusterSpecification to check the cluster against (turns kspec on).")
+    add_options(parser)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    for kind in TYPES:
+        config.addinivalue_line("markers", f"kspec_{kind}: kspec {kind} drift check")
+    for sev in SEVERITIES:
+        config.addinivalue_line("markers", f"kspec_severity_{sev}: kspec check of {sev} severity")
+    settings = Settings.from_config(config)
+    if settings is None:
+        return
+    from pytest_kspec.spec import load_spec
+
+    try:
+        spec = load_spec(settings.spec)
+        access = ClusterAccess(AccessOptions(
+            kubeconfig=settings.kubeconfig, context=settings.context,
+            sim_state=sim_paths(settings.sim_state), sim_version=settings.sim_version))
+    except SpecError as e:
+        raise pytest.UsageError(f"invalid cluster specification:\n{e}") from None
+    except KspecError as e:
+        raise pytest.UsageError(str(e)) from None
+    plan = make_plan(spec, settings.types)
+    spec_node = _spec_node(config, settings.spec)
+    config.stash[RUN_KEY] = Run(spec, plan, access, spec_node=spec_node, reports=settings.reports)
+    _collect_spec(config, settings.spec)
+    if not hasattr(config, "workerinput") and not config.option.xmlpath:
+        config.option.xmlpath = str(settings.reports / "junit.xml")
+    if not hasattr(config, "workerinput"):
+        config.pluginmanager.register(_Reporter(config), "kspec-reporter")
+        if config.pluginmanager.hasplugin("xdist"):
+            config.pluginmanager.register(_XdistHooks(), "kspec-xdist")
+
+
+def _spec_node(config: pytest.Config, spec: Path) -> str:
+    """The spec file's node id, as pytest will name it (relative to rootdir)."""
+    path = spec.resolve()
+    try:
+        return path.relative_to(config.rootpath).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _collect_spec(config: pytest.Config, spec: Path) -> None:
+    """Make sure the spec file is collected: alone when no paths were given, else in addition."""
+    target = str(spec)
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        config.args[:] = [target]
+    elif not any(Path(a.split("::")[0]).resolve() == spec.resolve() for a in config.args):
+        config.args.append(target)
+
+
+class _XdistHooks:
+    """Hand the controller's cluster (the simulator it started) to every worker."""
+
+    @pytest.hookimpl
+    def pytest_configure_node(self, node: Any) -> None:
+        run = get_run(node.config)
+        if run.access.kubeconfig:
+            node.workerinput[_WORKER_KUBECONFIG] = run.access.kubeconfig
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    if RUN_KEY not in config.stash:
+        return
+    run = get_run(config)
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        if _WORKER_KUBECONFIG in workerinput:
+            run.access.use_kubeconfig(workerinput[_WORKER_KUBECONFIG])
+        return
+    if config.option.collectonly:
+        return
+    try:
+        run.access.start_simulator()
+    except KspecError as e:
+        raise pytest.UsageError(str(e)) from None
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    if RUN_KEY not in config.stash:
+        return []
+    run = get_run(config)
+    lines = [f"kspec: spec {run.spec.path} ({run.spec.name} {run.spec.version}), "
+             f"{len(run.plan.targets)} checks"]
+    if not config.option.collectonly:
+        where = run.access.describe()
+        if "error" in where:
+            lines.append(f"kspec: cluster: {where['error']}")
+        else:
+            lines.append(f"kspec: cluster {where['server']} (context {where['context']})")
+    return lines
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> SpecFile | None:
+    config = parent.config
+    if RUN_KEY in config.stash and file_path.resolve() == get_run(config).spec.path.resolve():
+        node: SpecFile = SpecFile.from_parent(parent, path=file_path)
+        return node
+    return None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Iterator[None]:
+    report: pytest.TestReport = yield
+    if not isinstance(item, KspecItem) or OUTCOME_KEY not in item.stash:
+        return report
+    if call.when == "call" or (call.when == "setup" and report.failed):
+        run = get_run(item.config)
+        record = run.record(item.stash[OUTCOME_KEY])
+        report.kspec_record = {**record.to_json(), "events": record.events,  # type: ignore[attr-defined]
+                               "order": record.order}
+    return report
+
+
+class _Reporter:
+    """Controller-side: gathers every item's record (from workers too) and writes the report."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.path: Path | None = None
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        data = getattr(report, "kspec_record", None)
+        if data is not None:
+            get_run(self.config).report.add(ItemRecord.from_json(data))
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        run = get_run(self.config)
+        if not self.config.option.collectonly and run.report.items:
+            self.path = run.finish()
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.path is None:
+            return
+        report = get_run(self.config).report
+        terminalreporter.write_sep("-", "kspec")
+        terminalreporter.write_line(f"kspec: {summary_line(report.counts(), report.events())}")
+        terminalreporter.write_line(f"kspec: drift report written to {self.path}")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if RUN_KEY in config.stash:
+        get_run(config).access.close()
+
+
+@pytest.fixture(scope="session")
+def kspec_spec(request: pytest.FixtureRequest) -> Any:
+    """The loaded ClusterSpecification of this session (``--kspec-spec``).
+
+    ``kspec_spec.name``, ``.version`` and ``.body`` (the ``spec`` section as plain dicts)
+    let custom checks read what the team asked for.
+    """
+    if RUN_KEY not in request.config.stash:
+        pytest.skip("no --kspec-spec given")
+    return get_run(request.config).spec
+
+
+@pytest.fixture(scope="session")
+def kspec_cluster(request: pytest.FixtureRequest) -> Snapshot:
+    """The session's cluster snapshot, shared with kspec's own items.
+
+    ``kspec_cluster.list("apps/v1", "Deployment", namespace="shop")`` returns the raw JSON
+    objects (dicts, as the API server sends them); each kind is listed once per session.
+    ``kspec_cluster.get(api_version, kind, name, namespace)`` finds one object, and
+    ``kspec_cluster.server_version()`` is the ``/version`` answer. API errors raise
+    :class:`pytest_kspec.errors.ApiError` (the test then errors, never passes).
+    """
+    if RUN_KEY not in request.config.stash:
+        pytest.skip("no --kspec-spec given")
+    return get_run(request.config).access.snapshot()

@@ -41,8 +41,9 @@ class Settings:
         spec = config.getoption("kspec_spec") or config.getini("kspec_spec")
         if not spec:
             return None
-        types_opt = config.getoption("kspec_types") or config.getini("kspec_types")
-        types = parse_types_option(types_opt) if isinstance(types_opt, str) else types_opt
+        types = config.getoption("kspec_types")
+        if types is None and config.getini("kspec_types"):
+            types = parse_types_option(config.getini("kspec_types"))
         reports = config.getoption("kspec_reports") or config.getini("kspec_reports") or "reports"
         cfg = config.getoption("kspec_config") or config.getini("kspec_config")
         return cls(

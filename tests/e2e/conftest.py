@@ -42,7 +42,7 @@ spec:
         - key: securityContext.privileged
           value: true
     images:
-      requireDigests: false
+      allowedRegistries: ["registry.example.com/*", "registry.k8s.io/*"]
       blockedRegistries: ["docker.io/*"]
   compliance:
     frameworks:
@@ -56,7 +56,7 @@ spec:
               - check: disallow-privileged-containers
 """
 
-NAMESPACES = ("shop", "payments", "monitoring")
+NAMESPACES = ("default", "shop", "payments", "monitoring")
 
 
 def _namespace(name: str, level: str | None = "baseline") -> dict[str, Any]:
@@ -104,7 +104,8 @@ def cluster(tmp_path: Path) -> Cluster:
     """A cluster that matches SPEC exactly: generated policies, labelled namespaces, good pods."""
     spec_path = tmp_path / "cluster-spec.yaml"
     spec_path.write_text(SPEC)
-    objects: list[dict[str, Any]] = [copy.deepcopy(p) for p in generate_policies(load_spec(spec_path))]
+    policies = generate_policies(load_spec(spec_path))
+    objects: list[dict[str, Any]] = [copy.deepcopy(p) for p in policies]
     objects += [_namespace(ns, "privileged" if ns == "monitoring" else "baseline")
                 for ns in NAMESPACES]
     objects += [_pod("web-1", "shop"), _pod("api-1", "payments")]
