@@ -213,7 +213,8 @@ class Verbs:
             raise status.bad_request(f"error decoding YAML: {e}") from None
         if not isinstance(applied, dict):
             raise status.bad_request("the applied configuration must be an object")
-        meta = applied.get("metadata") if isinstance(applied.get("metadata"), dict) else {}
+        raw_meta = applied.get("metadata")
+        meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
         if meta.get("name") not in (None, name):
             raise status.bad_request(f"the name of the object ({meta.get('name')}) does not "
                                      f"match the name on the URL ({name})")
@@ -260,7 +261,7 @@ class Verbs:
         dry = dry_run(req.query, body if isinstance(body, dict) else None)
         policy = req.query.get("propagationPolicy") or (
             body.get("propagationPolicy") if isinstance(body, dict) else None)
-        rv, entries = self.lister.select(t.rt, t.namespace, self._matcher(t, req))
+        _rv, entries = self.lister.select(t.rt, t.namespace, self._matcher(t, req))
         items = []
         with self.store.cond:
             for e in entries:

@@ -8,7 +8,7 @@ from pytest_kspec.sim.resources import SUBRESOURCE_KIND, SUBRESOURCE_VERBS, Regi
 
 
 def version_info(version: str) -> dict[str, str]:
-    major, minor = (version.split(".") + ["0"])[:2]
+    major, minor = [*version.split("."), "0"][:2]
     return {
         "major": major, "minor": minor, "gitVersion": f"v{version}",
         "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",

@@ -18,7 +18,9 @@ _EXISTS_RE = re.compile(rf"^\s*(!?)\s*({_KEY})\s*$")
 
 def _split_terms(selector: str) -> list[str]:
     """Split on commas that are not inside parentheses."""
-    terms, depth, cur = [], 0, []
+    terms: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in selector:
         if ch == "(":
             depth += 1
@@ -53,9 +55,9 @@ def _label_term(term: str) -> Callable[[dict[str, str]], bool]:
         except ValueError:
             raise bad_request(f'unable to parse requirement: for \'Gt\', \'Lt\' operators, the '
                               f'value must be an integer: "{value}"') from None
-        if op == ">":
-            return lambda labels: _int(labels.get(key)) is not None and _int(labels.get(key)) > bound  # type: ignore[operator]
-        return lambda labels: _int(labels.get(key)) is not None and _int(labels.get(key)) < bound  # type: ignore[operator]
+        sign = 1 if op == ">" else -1
+        return lambda labels: (_int(labels.get(key)) or 0) * sign > bound * sign and _int(
+            labels.get(key)) is not None
     m = _EXISTS_RE.match(term)
     if m:
         neg, key = m.group(1) == "!", m.group(2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import builtins
 import shutil
 import tempfile
 import threading
@@ -46,7 +47,8 @@ class Simulator:
     one for another user with ``kubeconfig_for(token)``; ``users`` maps extra bearer tokens to
     ``(username, groups)``, authorized from the stored RBAC objects when ``rbac=True``.
     ``kyverno=True`` preloads Kyverno's CRDs. It serves HTTPS with a bundled self-signed
-    certificate (``ca_path``; kubectl only sends tokens over TLS); ``tls=False`` serves HTTP. ``watch_window`` is how many events watches can
+    certificate (``ca_path``; kubectl only sends tokens over TLS); ``tls=False`` serves HTTP.
+    ``watch_window`` is how many events watches can
     resume from before a 410 Expired. ``faults``, ``on_request``, ``requests`` and ``writes()``
     serve reliability tests; ``create/get/update/delete/list`` write the store directly
     (as manager ``kspec-sim``, with resourceVersions and watch events like API writes).
@@ -186,7 +188,7 @@ class Simulator:
         Path(path).write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
 
     # --- state -------------------------------------------------------------------------------
-    def load(self, paths: str | Path | Iterable[str | Path]) -> list[dict[str, Any]]:
+    def load(self, paths: str | Path | Iterable[str | Path]) -> builtins.list[dict[str, Any]]:
         """Add the objects of YAML files/folders; returns them as stored."""
         return self._load_all(load_objects(paths))
 
@@ -208,13 +210,14 @@ class Simulator:
                 return existing.copy()  # a saved default namespace: keep the built-in one
             return self._writer.create(rt, obj, ns, manager=MANAGER, keep_meta=True)
         except StatusError as e:
-            raise SimulatorError(f"{obj.get('kind')} {meta.get('namespace', '') + '/' if ns else ''}"
-                                 f"{meta.get('name')}: {e.message}") from e
+            where = f"{ns}/" if ns else ""
+            raise SimulatorError(f"{obj.get('kind')} {where}{meta.get('name')}: {e.message}"
+                                 ) from e
 
     def dump(self) -> str:
         """Every stored object as multi-document YAML (namespaces, CRDs, then by apiVersion,
         kind, namespace, name)."""
-        objs = [e.copy() for key in self._store.keys() for e in self._store.entries(key)]
+        objs = [e.copy() for key in self._store.resource_keys() for e in self._store.entries(key)]
         objs.sort(key=lambda o: (_FIRST.get((o["apiVersion"], o["kind"]), 2), o["apiVersion"],
                                  o["kind"], o["metadata"].get("namespace", ""),
                                  o["metadata"]["name"]))
@@ -275,7 +278,7 @@ class Simulator:
         matching requests are handled (``path`` is a regex searched in the request path)."""
         return self._hooks.add(callback, method, path, count)
 
-    def writes(self) -> list[RequestRecord]:
+    def writes(self) -> builtins.list[RequestRecord]:
         """Records of create/update/patch/delete/deletecollection requests (not dryRun)."""
         with self._records_lock:
             return [r for r in self.requests if r.is_write]

@@ -1,4 +1,4 @@
-"""Object storage: entries with cached JSON bytes, the cluster-wide resourceVersion, watch history."""
+"""Object storage: entries with cached JSON, the cluster-wide resourceVersion, watch history."""
 
 from __future__ import annotations
 
@@ -56,7 +56,8 @@ class Event:
     @property
     def line(self) -> bytes:
         if self._line is None:
-            self._line = b'{"type":"' + self.type.encode() + b'","object":' + self.entry.raw + b"}\n"
+            head = b'{"type":"' + self.type.encode() + b'","object":'
+            self._line = head + self.entry.raw + b"}\n"
         return self._line
 
 
@@ -88,7 +89,7 @@ class Store:
                 return [bucket[k] for k in sorted(bucket)]
             return [bucket[k] for k in sorted(bucket) if k[0] == namespace]
 
-    def keys(self) -> list[Key]:
+    def resource_keys(self) -> list[Key]:
         with self.cond:
             return sorted(k for k, v in self._data.items() if v)
 

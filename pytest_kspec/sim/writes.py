@@ -1,4 +1,4 @@
-"""Write semantics shared by API and direct writes: metadata, rv, generation, finalizers, cascades."""
+"""Write semantics of API and direct writes: metadata, rv, generation, finalizers, cascades."""
 
 from __future__ import annotations
 
@@ -191,7 +191,7 @@ class Writer:
         if old.get("spec") != new.get("spec"):
             return True
         if rt.key == ("apps", "deployments"):
-            return old["metadata"].get("annotations") != new["metadata"].get("annotations")
+            return bool(old["metadata"].get("annotations") != new["metadata"].get("annotations"))
         return False
 
     # --- delete ------------------------------------------------------------------------------
@@ -276,7 +276,8 @@ class Writer:
             meta["namespace"] = ns
         else:
             meta.pop("namespace", None)
-        return obj
+        result: dict[str, Any] = obj
+        return result
 
     def _require_namespace(self, namespace: str) -> None:
         ns = self.store.get(NS_KEY, "", namespace)

@@ -1,0 +1,78 @@
+"""``kspec sim serve``: run the simulator in the foreground until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import signal
+import sys
+import threading
+from types import FrameType
+
+from pytest_kspec.errors import KspecError
+from pytest_kspec.sim.simulator import Simulator
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--state", action="append", default=[], metavar="PATH",
+                        help="YAML file or folder of objects to preload (repeatable)")
+    parser.add_argument("--port", type=int, default=0, metavar="N",
+                        help="port on 127.0.0.1 (default: a free one)")
+    parser.add_argument("--kubeconfig-out", dest="kubeconfig_out", default=None, metavar="F",
+                        help="also write the admin kubeconfig to this file")
+    parser.add_argument("--version", dest="k8s_version", default="1.29.4", metavar="V",
+                        help="Kubernetes version to report (default 1.29.4)")
+    parser.add_argument("--kyverno", action=argparse.BooleanOptionalAction, default=True,
+                        help="preload Kyverno's CRDs (default on)")
+    parser.add_argument("--rbac", action="store_true",
+                        help="authorize non-admin tokens from the stored RBAC objects")
+
+
+def run(args: argparse.Namespace, *, ready: threading.Event | None = None,
+        stop: threading.Event | None = None) -> int:
+    """Serve until SIGINT/SIGTERM (or ``stop`` is set); 0 on a clean stop, 2 on bad input."""
+    try:
+        sim = Simulator(version=args.k8s_version, port=args.port, kyverno=args.kyverno,
+                        rbac=args.rbac)
+        for path in args.state:
+            sim.load(path)
+        sim.start()
+    except KspecError as e:
+        print(f"kspec sim serve: {e}", file=sys.stderr)
+        return 2
+    stop = stop or threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, on_signal)
+    try:
+        kubeconfig = sim.kubeconfig_path
+        if args.kubeconfig_out:
+            shutil.copyfile(sim.kubeconfig_path, args.kubeconfig_out)
+            kubeconfig = args.kubeconfig_out
+        print(f"Kubernetes API simulator serving at {sim.url}", flush=True)
+        print(f"kubeconfig: {kubeconfig}", flush=True)
+        if ready is not None:
+            ready.set()
+        while not stop.wait(0.2):
+            pass
+    finally:
+        sim.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kspec sim serve",
+                                     description="Serve a simulated Kubernetes API.")
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
