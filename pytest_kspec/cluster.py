@@ -326,10 +326,13 @@ def _one_line(e: BaseException) -> str:
 
 
 def _transport_reason(e: BaseException) -> str:
+    if isinstance(e, urllib3.exceptions.MaxRetryError) and e.reason is not None:
+        e = e.reason
+    # NewConnectionError subclasses urllib3's timeout error, but "refused" is not a timeout.
+    if isinstance(e, (urllib3.exceptions.NewConnectionError, ConnectionError)):
+        return f"connection failed: {_one_line(e)} (is the API server up and reachable?)"
     if isinstance(e, (urllib3.exceptions.TimeoutError, TimeoutError)):
         return "timed out (the API server did not answer in time)"
-    if isinstance(e, urllib3.exceptions.MaxRetryError) and e.reason is not None:
-        return f"connection failed: {_one_line(e.reason)}"
     if isinstance(e, urllib3.exceptions.DecodeError):
         return _one_line(e)
     return f"connection failed: {_one_line(e)}"

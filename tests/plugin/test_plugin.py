@@ -1,0 +1,119 @@
+"""Plugin behaviour with pytester: options, collection, errors, markers (no real cluster)."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+SPEC = """\
+apiVersion: kspec.dev/v1
+kind: ClusterSpecification
+metadata: {name: team-a, version: 1.0.0}
+spec:
+  kubernetes: {minVersion: "1.28", maxVersion: "1.31"}
+  workloads:
+    containers:
+      forbidden:
+        - {key: securityContext.privileged, value: true}
+      required:
+        - {key: securityContext.runAsNonRoot, value: true}
+"""
+
+
+@pytest.fixture
+def spec(pytester: pytest.Pytester) -> Path:
+    path: Path = pytester.makefile(".yaml", **{"cluster-spec": SPEC})
+    return path
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def test_collect_only_lists_items_without_a_cluster(pytester: pytest.Pytester, spec: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(pytester.path / "absent"))
+    result = pytester.runpytest("--kspec-spec", str(spec), "--collect-only", "-q")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines([
+        "cluster-spec.yaml::policy::require-run-as-non-root",
+        "cluster-spec.yaml::policy::disallow-privileged-containers",
+        "cluster-spec.yaml::policy::extra",
+        "cluster-spec.yaml::compliance::workloads.containers.required.runAsNonRoot",
+        "cluster-spec.yaml::compliance::workloads.containers.forbidden.privileged",
+        "cluster-spec.yaml::configuration::kubernetes.version",
+        "6 tests collected*",
+    ])
+    assert not (pytester.path / "reports" / "drift-report.json").exists()
+
+
+def test_types_option_limits_items(pytester: pytest.Pytester, spec: Path) -> None:
+    result = pytester.runpytest("--kspec-spec", str(spec), "--kspec-types", "policies",
+                                "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["*::policy::extra", "3 tests collected*"])
+    assert "compliance::" not in result.stdout.str()
+
+
+def test_bad_types_value_is_a_usage_error(pytester: pytest.Pytester, spec: Path) -> None:
+    result = pytester.runpytest("--kspec-spec", str(spec), "--kspec-types", "policy,widgets")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--kspec-types: unknown drift type 'widgets'*"])
+
+
+def test_markers_select_items(pytester: pytest.Pytester, spec: Path) -> None:
+    result = pytester.runpytest("--kspec-spec", str(spec), "-m", "kspec_configuration",
+                                "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["*::configuration::kubernetes.version", "1/6 tests collected*"])
+
+
+def test_invalid_spec_is_one_line_per_problem_and_nothing_is_written(
+        pytester: pytest.Pytester) -> None:
+    bad = pytester.makefile(".yaml", bad=SPEC.replace("value: true}\n      required",
+                                                      "valeu: true}\n      required"))
+    result = pytester.runpytest("--kspec-spec", str(bad))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = result.stderr.str()
+    assert "bad.yaml:9:" in err and "spec.workloads.containers.forbidden[0]" in err
+    assert "Traceback" not in err
+    assert not (pytester.path / "reports").exists()
+
+
+def test_missing_sim_state_is_a_usage_error(pytester: pytest.Pytester, spec: Path) -> None:
+    result = pytester.runpytest("--kspec-spec", str(spec), "--kspec-sim", "nope.yaml")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*nope.yaml: simulator state not found*"])
+
+
+def test_unreachable_cluster_errors_every_item_with_one_clear_line(
+        pytester: pytest.Pytester, spec: Path) -> None:
+    kubeconfig = pytester.makefile(".kubeconfig", cfg=f"""\
+apiVersion: v1
+kind: Config
+clusters: [{{name: c, cluster: {{server: "http://127.0.0.1:{_closed_port()}"}}}}]
+users: [{{name: u, user: {{token: t}}}}]
+contexts: [{{name: ctx, context: {{cluster: c, user: u}}}}]
+current-context: ctx
+""")
+    result = pytester.runpytest("--kspec-spec", str(spec), "--kspec-kubeconfig", str(kubeconfig))
+    result.assert_outcomes(errors=6)
+    out = result.stdout.str()
+    assert "connection failed" in out
+    assert "Traceback" not in out
+
+
+def test_help_shows_the_kspec_group(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--help")
+    result.stdout.fnmatch_lines(["*cluster specification drift (pytest-kspec)*",
+                                 "*--kspec-spec=PATH*", "*--kspec-remediate*"])
+
+
+def test_plain_test_runs_are_untouched(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_ok():\n    assert True\n")
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+    assert not (pytester.path / "reports").exists()
