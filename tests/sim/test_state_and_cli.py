@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kubernetes import client
+from kubernetes import client, config
 from sim_helpers import api_client, raw
 
 from pytest_kspec.errors import SimulatorError
@@ -49,8 +49,8 @@ def test_load_and_dump_round_trip(tmp_path: Path) -> None:
     assert dumped[0]["kind"] == "Namespace"
     kinds = [(d["kind"], d["metadata"]["name"]) for d in dumped]
     assert ("ClusterPolicy", "disallow-privileged") in kinds
-    assert kinds.index(("CustomResourceDefinition", "clusterpolicies.kyverno.io")) < kinds.index(
-        ("ClusterPolicy", "disallow-privileged"))
+    crd = ("CustomResourceDefinition", "clusterpolicies.kyverno.io")
+    assert kinds.index(crd) < kinds.index(("ClusterPolicy", "disallow-privileged"))
     assert sim.dump() == sim.dump()  # deterministic
     again = Simulator(list(yaml.safe_load_all(sim.dump())))
     pod = again.get("v1", "Pod", "api", "prod")
@@ -68,13 +68,14 @@ def test_bad_state_is_one_clear_error(tmp_path: Path) -> None:
     nokind.write_text("metadata: {name: x}\n")
     with pytest.raises(SimulatorError, match="without apiVersion/kind"):
         load_objects(nokind)
-    with pytest.raises(SimulatorError, match="example.com/v1 Widget: the simulator serves"):
+    with pytest.raises(SimulatorError, match=r"example\.com/v1 Widget: the simulator serves"):
         Simulator([{"apiVersion": "example.com/v1", "kind": "Widget",
                     "metadata": {"name": "w"}}])
 
 
 def test_default_namespaces(kspec_sim: Simulator) -> None:
-    names = [n.metadata.name for n in client.CoreV1Api(api_client(kspec_sim)).list_namespace().items]
+    v1 = client.CoreV1Api(api_client(kspec_sim))
+    names = [n.metadata.name for n in v1.list_namespace().items]
     assert names == ["default", "kube-node-lease", "kube-public", "kube-system"]
     kube_system = kspec_sim.get("v1", "Namespace", "kube-system")
     assert kube_system is not None and kube_system["metadata"]["uid"] == kspec_sim.kube_system_uid
@@ -95,8 +96,8 @@ def test_serve_runs_until_stopped(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert ready.wait(10)
     out = capsys.readouterr().out
     url = out.split("serving at ")[1].split()[0]
-    config = yaml.safe_load((tmp_path / "kc").read_text())
-    assert config["clusters"][0]["cluster"]["server"] == url
+    written = yaml.safe_load((tmp_path / "kc").read_text())
+    assert written["clusters"][0]["cluster"]["server"] == url
     api = client.VersionApi(config.new_client_from_config(str(tmp_path / "kc")))
     assert api.get_code().git_version == "v1.30.1"
     stop.set()
