@@ -265,3 +265,16 @@ def test_crd_lifecycle(sim: Simulator, api: client.ApiClient) -> None:
         co.list_namespaced_custom_object("example.com", "v1", "default", "widgets")
     assert e.value.status == 404
     assert "example.com" not in {g.name for g in client.ApisApi(api).get_api_versions().groups}
+
+
+def test_status_subresource_for_builtins(api: client.ApiClient) -> None:
+    v1 = client.CoreV1Api(api)
+    v1.create_namespaced_pod("default", pod("phased"))
+    v1.patch_namespaced_pod_status("phased", "default", {"status": {"phase": "Running"}})
+    main = v1.patch_namespaced_pod("phased", "default", {"status": {"phase": "Failed"}})
+    assert main.status.phase == "Running"  # the main endpoint ignores status changes
+    running = v1.list_namespaced_pod("default", field_selector="status.phase=Running")
+    assert "phased" in [p.metadata.name for p in running.items]
+    entry = [m for m in v1.read_namespaced_pod("phased", "default").metadata.managed_fields
+             if m.subresource == "status"]
+    assert entry and entry[0].operation == "Update"
