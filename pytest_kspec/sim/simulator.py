@@ -79,6 +79,7 @@ class Simulator:
         self._tmp = tempfile.mkdtemp(prefix="kspec-sim-")
         self._cleanup = weakref.finalize(self, shutil.rmtree, self._tmp, True)
         self.kube_system_uid = str(uuid.uuid4())
+        self._preloaded: set[tuple[Any, str, str]] = set()
         tls_data = yaml.safe_load(_data("tls.yaml"))
         self._cert_pem = str(tls_data["certificate"])
         Path(self.ca_path).write_text(self._cert_pem, encoding="utf-8")
@@ -89,11 +90,12 @@ class Simulator:
             meta: dict[str, Any] = {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}}
             if ns == "kube-system":
                 meta["uid"] = self.kube_system_uid
-            self._load_one({"apiVersion": "v1", "kind": "Namespace", "metadata": meta})
+            self._load_one({"apiVersion": "v1", "kind": "Namespace", "metadata": meta},
+                           preload=True)
         if kyverno:
             for crd in yaml.safe_load_all(_data("kyverno-crds.yaml")):
                 if crd:
-                    self._load_one(crd)
+                    self._load_one(crd, preload=True)
         if objects is not None:
             self._load_all(list(objects))
 
@@ -197,18 +199,30 @@ class Simulator:
             (str(o.get("apiVersion")), str(o.get("kind"))), 2))
         return [self._load_one(o) for o in ordered]
 
-    def _load_one(self, obj: dict[str, Any]) -> dict[str, Any]:
+    def _load_one(self, obj: dict[str, Any], *, preload: bool = False) -> dict[str, Any]:
+        """Store one object as loaded state. What the simulator preloads itself (the default
+        namespaces, Kyverno's CRDs) gives way to the same object in the state: a namespace
+        dumped from a real cluster keeps its labels and uid."""
         rt = self._type(obj)
         meta = obj.get("metadata") or {}
         ns = meta.get("namespace") or "default" if rt.namespaced else None
+        ident = (rt.key, ns or "", str(meta.get("name") or ""))
         try:
             if ns and self._store.get(NS_KEY, "", ns) is None:
                 self._load_one({"apiVersion": "v1", "kind": "Namespace",
                                 "metadata": {"name": ns}})
-            existing = self._store.get(rt.key, ns or "", str(meta.get("name") or ""))
-            if existing is not None and rt.key == NS_KEY:
-                return existing.copy()  # a saved default namespace: keep the built-in one
-            return self._writer.create(rt, obj, ns, manager=MANAGER, keep_meta=True)
+            existing = self._store.get(*ident)
+            if existing is not None and ident in self._preloaded:
+                self._preloaded.discard(ident)
+                self._store.remove(*ident)
+            elif existing is not None and rt.key == NS_KEY:
+                return existing.copy()  # created for an earlier object: keep it
+            stored = self._writer.create(rt, obj, ns, manager=MANAGER, keep_meta=True)
+            if preload:
+                self._preloaded.add(ident)
+            if ident == (NS_KEY, "", "kube-system"):
+                self.kube_system_uid = str(stored["metadata"]["uid"])
+            return stored
         except StatusError as e:
             where = f"{ns}/" if ns else ""
             raise SimulatorError(f"{obj.get('kind')} {where}{meta.get('name')}: {e.message}"

@@ -11,6 +11,7 @@ import yaml
 from kubernetes import client, config
 from sim_helpers import api_client, raw
 
+import pytest_kspec.sim
 from pytest_kspec.errors import SimulatorError
 from pytest_kspec.sim import Simulator, dump_objects, load_objects
 from pytest_kspec.sim.serve import add_arguments, run
@@ -118,3 +119,20 @@ def test_plain_http_mode() -> None:
     with Simulator(tls=False) as sim:
         assert sim.url.startswith("http://")
         assert raw(sim, "GET", "/version").json()["gitVersion"] == "v1.29.4"
+
+
+def test_state_objects_replace_what_the_simulator_preloads() -> None:
+    crds = [d for d in yaml.safe_load_all(
+        (Path(pytest_kspec.sim.__file__).parent / "data" / "kyverno-crds.yaml").read_text()) if d]
+    default = {"apiVersion": "v1", "kind": "Namespace",
+               "metadata": {"name": "default", "labels": {"team": "platform"}}}
+    uid = "0d5e7a4c-0000-4000-8000-000000000001"
+    kube_system = {"apiVersion": "v1", "kind": "Namespace",
+                   "metadata": {"name": "kube-system", "uid": uid}}
+    with Simulator(objects=[default, kube_system, *crds], kyverno=True) as sim:
+        stored = sim.get("v1", "Namespace", "default")
+        assert stored is not None and stored["metadata"]["labels"]["team"] == "platform"
+        assert sim.kube_system_uid == uid
+        assert sim.list("kyverno.io/v1", "ClusterPolicy") == []
+    with pytest.raises(SimulatorError, match="already exists"):
+        Simulator(objects=[crds[0], crds[0]])
