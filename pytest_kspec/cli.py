@@ -18,8 +18,8 @@ EXIT_OK, EXIT_DRIFT, EXIT_INCOMPLETE = 0, 1, 2
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import pytest_kspec.sim.serve as serve
     from pytest_kspec import desired_cli, drift_cli
-    from pytest_kspec.sim import serve
 
     parser = argparse.ArgumentParser(
         prog="kspec", description="Prove that a Kubernetes cluster matches its kspec spec.")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -133,15 +133,16 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> SpecFile |
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
-) -> Iterator[None]:
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report: pytest.TestReport = yield
     if not isinstance(item, KspecItem) or OUTCOME_KEY not in item.stash:
         return report
     if call.when == "call" or (call.when == "setup" and report.failed):
         run = get_run(item.config)
         record = run.record(item.stash[OUTCOME_KEY])
-        report.kspec_record = {**record.to_json(), "events": record.events,  # type: ignore[attr-defined]
-                               "order": record.order}
+        # Plain data on the report: xdist ships it from the workers to the controller.
+        data = {**record.to_json(), "events": record.events, "order": record.order}
+        report.kspec_record = data  # type: ignore[attr-defined]
     return report
 
 

@@ -10,8 +10,6 @@ from sim_helpers import api_client
 
 from pytest_kspec.sim import Simulator
 
-pytest_plugins = ["pytest_kspec.sim.pytest_fixtures"]
-
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[Simulator]:
