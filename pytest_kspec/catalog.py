@@ -352,3 +352,43 @@ def required_policy_names(body: Mapping[str, Any]) -> list[str]:
 def expected_policy_names(body: Mapping[str, Any]) -> list[str]:
     """Every policy item's name: generated ones first, then presence-only required ones."""
     return generated_policy_names(body) + required_policy_names(body)
+
+
+# Container settings that Pod Security Standards govern, and the lowest PSS level that stops
+# requiring them. A namespace exempted to that level (podSecurity.exemptions) is exempt from
+# the matching workload checks and generated policies: an exemption to ``privileged`` for
+# node exporters must not be contradicted by a "no privileged containers" rule.
+_RESTRICTED_ONLY: tuple[str, ...] = (
+    "securityContext.runAsNonRoot",
+    "securityContext.runAsUser",
+    "securityContext.allowPrivilegeEscalation",
+    "securityContext.seccompProfile",
+    "securityContext.capabilities.drop",
+)
+POLICY_PSS_KEYS: Mapping[str, str] = {
+    "require-run-as-non-root": "securityContext.runAsNonRoot",
+    "disallow-privilege-escalation": "securityContext.allowPrivilegeEscalation",
+    "disallow-privileged-containers": "securityContext.privileged",
+    "disallow-host-namespaces": "hostNetwork",
+}
+
+
+def pss_exempts(level: str, key: str) -> bool:
+    """Whether a namespace at PSS ``level`` is exempt from container rule ``key``."""
+    if level == "privileged":
+        return key.startswith("securityContext.") or key in HOST_NAMESPACE_KEYS
+    if level == "baseline":
+        return key.startswith(_RESTRICTED_ONLY)
+    return False
+
+
+def exemption_levels(body: Mapping[str, Any]) -> dict[str, str]:
+    """``podSecurity.exemptions`` as namespace → level."""
+    pss = body.get("podSecurity") or {}
+    return {str(e.get("namespace")): str(e.get("level"))
+            for e in pss.get("exemptions") or [] if e.get("namespace")}
+
+
+def exempt_namespaces(body: Mapping[str, Any], key: str) -> list[str]:
+    """Namespaces whose exemption level exempts them from container rule ``key``, sorted."""
+    return sorted(ns for ns, level in exemption_levels(body).items() if pss_exempts(level, key))

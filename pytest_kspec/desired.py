@@ -80,6 +80,8 @@ def generate_policies_for(
     out = []
     for name in catalog.generated_policy_names(body):
         part = policies.build(name, body)
+        _exclude_exempt(part.rules, catalog.exempt_namespaces(
+            body, catalog.POLICY_PSS_KEYS.get(name, "")))
         out.append({
             "apiVersion": API_VERSION,
             "kind": KIND,
@@ -108,6 +110,16 @@ def generate_policies_for(
         })
     log.debug("generated %d policies for spec %s", len(out), spec_name)
     return out
+
+
+def _exclude_exempt(rules: list[dict[str, Any]], namespaces: Sequence[str]) -> None:
+    """Add namespaces the spec exempts (podSecurity.exemptions) to each rule's exclude."""
+    if not namespaces:
+        return
+    for rule in rules:
+        for block in rule.get("exclude", {}).get("any", []):
+            listed = block.setdefault("resources", {}).setdefault("namespaces", [])
+            listed.extend(ns for ns in namespaces if ns not in listed)
 
 
 def generate_policies(spec: ClusterSpec) -> list[dict[str, Any]]:

@@ -131,7 +131,7 @@ class Detector:
                  compliance: ComplianceOptions | None = None) -> None:
         self.plan = plan
         self.snapshot = snapshot
-        self.compliance = compliance or ComplianceOptions()
+        self.compliance = compliance or ComplianceOptions.for_spec(plan.spec.body)
 
     def evaluate(self, target: Target) -> Outcome:
         try:

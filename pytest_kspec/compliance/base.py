@@ -39,10 +39,22 @@ class ComplianceError(KspecError):
 
 @dataclass(frozen=True)
 class ComplianceOptions:
-    """How checks treat system namespaces (skipped unless ``include_system_namespaces``)."""
+    """How checks treat system namespaces (skipped unless ``include_system_namespaces``) and
+    namespaces the spec exempts from pod security rules."""
 
     system_namespaces: frozenset[str] = SYSTEM_NAMESPACES
     include_system_namespaces: bool = False
+    exemptions: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def for_spec(cls, body: Mapping[str, Any]) -> ComplianceOptions:
+        """Options carrying the spec's ``podSecurity.exemptions`` (namespace → level)."""
+        return cls(exemptions=catalog.exemption_levels(body))
+
+    def exempts(self, namespace: str | None, key: str) -> bool:
+        """True when ``namespace``'s exemption level frees it from container rule ``key``."""
+        level = self.exemptions.get(namespace or "")
+        return level is not None and catalog.pss_exempts(level, key)
 
     def skips(self, namespace: str | None) -> bool:
         """True when objects in ``namespace`` are left out of namespace-scoped checks."""

@@ -40,6 +40,7 @@ from .base import (
     display,
     in_scope,
     iter_containers,
+    namespace_of,
     result,
     violation,
 )
@@ -173,7 +174,8 @@ def check_containers(ref: CheckRef, snapshot: Snapshot,
     """Containers (or pods, for pod-level keys) that break a required/forbidden rule."""
     required = ref.kind.endswith(".required")
     rule = Rule.parse(ref.rule, ref.spec_path)
-    pods = in_scope(snapshot.list("v1", "Pod"), options)
+    pods = [p for p in in_scope(snapshot.list("v1", "Pod"), options)
+            if not options.exempts(namespace_of(p), rule.key)]
     owners = OwnerResolver(snapshot)
     violations: list[Violation] = []
     for pod in pods:

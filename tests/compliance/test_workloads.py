@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from pytest_kspec.compliance import evaluate
+from pytest_kspec.compliance import ComplianceOptions, evaluate
 from pytest_kspec.compliance.workloads import same_value
 from pytest_kspec.errors import ApiError
 
@@ -172,3 +172,24 @@ def test_api_error_propagates() -> None:
     with pytest.raises(ApiError) as err:
         evaluate(ref_for(forbidden("securityContext.privileged", value=True)), snap)
     assert (err.value.status, err.value.resource) == (500, "pods")
+
+
+def test_namespaces_exempted_by_pod_security_are_exempt_where_their_level_allows() -> None:
+    body: dict[str, Any] = {"podSecurity": {"enforce": "restricted", "exemptions": [
+        {"namespace": "monitoring", "level": "privileged", "reason": "node exporter"},
+        {"namespace": "legacy", "level": "baseline", "reason": "old images"}]}}
+    options = ComplianceOptions.for_spec(body)
+    snap = MemorySnapshot(
+        pod("node-exporter", ns="monitoring", containers=[container(**PRIV)]),
+        pod("old-app", ns="legacy", containers=[container(**PRIV)]),
+        pod("web", ns="payments", containers=[container()]),
+    )
+    privileged = evaluate(ref_for(forbidden("securityContext.privileged", value=True)), snap,
+                          options)
+    assert [v.resource for v in privileged.violations] == ["Pod/legacy/old-app"]
+    non_root = evaluate(ref_for(required("securityContext.runAsNonRoot", value=True)), snap,
+                        options)
+    assert [v.resource for v in non_root.violations] == ["Pod/payments/web"]
+    limits = evaluate(ref_for(required("resources.limits.memory", exists=True)), snap, options)
+    assert {v.resource for v in limits.violations} == {
+        "Pod/monitoring/node-exporter", "Pod/legacy/old-app", "Pod/payments/web"}

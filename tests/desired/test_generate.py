@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,7 @@ def _spec(name: str) -> ClusterSpec:
     return load_spec(EXAMPLES / f"{name}.yaml")
 
 
-def shape_problems(obj: Mapping[str, Any]) -> list[str]:
+def shape_problems(obj: Mapping[str, Any], exempt: Sequence[str] = ()) -> list[str]:
     """Everything that keeps ``obj`` from being a kyverno.io/v1 ClusterPolicy as kspec writes it."""
     out: list[str] = []
     if obj.get("apiVersion") != "kyverno.io/v1" or obj.get("kind") != "ClusterPolicy":
@@ -92,7 +92,7 @@ def shape_problems(obj: Mapping[str, Any]) -> list[str]:
             out.append(f"rule {rname} does not match Pods only")
         excluded = [ns for r in (rule.get("exclude") or {}).get("any") or []
                     for ns in (r.get("resources") or {}).get("namespaces") or []]
-        if excluded != list(SYSTEM_NAMESPACES):
+        if excluded != list(SYSTEM_NAMESPACES) + list(exempt):
             out.append(f"rule {rname} excludes {excluded}")
         validate = rule.get("validate") or {}
         if not isinstance(validate.get("message"), str) or not validate["message"]:
@@ -165,7 +165,9 @@ def test_every_generated_policy_is_a_valid_cluster_policy(example: str) -> None:
     objs = generate_policies(spec)
     assert [o["metadata"]["name"] for o in objs] == catalog.generated_policy_names(spec.body)
     for obj in objs:
-        assert shape_problems(obj) == [], obj["metadata"]["name"]
+        name = obj["metadata"]["name"]
+        exempt = catalog.exempt_namespaces(spec.body, catalog.POLICY_PSS_KEYS.get(name, ""))
+        assert shape_problems(obj, exempt) == [], name
         ann = obj["metadata"]["annotations"]
         assert ann[SPEC_NAME_ANNOTATION] == spec.name
         assert ann[SPEC_VERSION_ANNOTATION] == spec.version
@@ -382,3 +384,26 @@ def test_example_compliance_mappings_resolve(example: str) -> None:
 def test_strict_example_maps_both_frameworks() -> None:
     frameworks = _spec("strict").body["compliance"]["frameworks"]
     assert [f["name"] for f in frameworks] == ["CIS Kubernetes Benchmark", "NIST SP 800-53"]
+
+
+def test_namespaces_exempted_by_the_spec_are_excluded_where_the_level_allows() -> None:
+    body = {
+        "podSecurity": {"enforce": "restricted", "exemptions": [
+            {"namespace": "monitoring", "level": "privileged", "reason": "node exporter"},
+            {"namespace": "legacy", "level": "baseline", "reason": "old images"}]},
+        "workloads": {"containers": {
+            "required": [{"key": "securityContext.runAsNonRoot", "value": True},
+                         {"key": "resources.limits.memory", "exists": True}],
+            "forbidden": [{"key": "securityContext.privileged", "value": True}]}},
+    }
+    objs = {o["metadata"]["name"]: o for o in generate_policies_for(
+        body, spec_name="s", spec_version="1.0.0")}
+
+    def excluded(name: str) -> list[str]:
+        return [ns for rule in objs[name]["spec"]["rules"]
+                for block in rule["exclude"]["any"] for ns in block["resources"]["namespaces"]]
+
+    system = list(SYSTEM_NAMESPACES)
+    assert set(excluded("require-run-as-non-root")) == {*system, "legacy", "monitoring"}
+    assert set(excluded("disallow-privileged-containers")) == {*system, "monitoring"}
+    assert set(excluded("require-resource-limits")) == set(system)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -101,6 +102,10 @@ def test_kyverno_defaults_and_cosmetic_changes_are_not_drift(cluster: Cluster) -
         obj["status"] = {"ready": True, "conditions": [
             {"type": "Ready", "status": "True", "reason": "Succeeded", "message": "Ready",
              "lastTransitionTime": "2026-11-01T00:00:00Z"}]}
+        autogen = copy.deepcopy(spec["rules"][0])
+        autogen["name"] = "autogen-" + autogen["name"]
+        autogen["match"] = {"any": [{"resources": {"kinds": ["Deployment", "StatefulSet"]}}]}
+        spec["rules"].append(autogen)  # written by old Kyverno versions: not drift
         obj["spec"] = dict(reversed(list(spec.items())))  # key order never matters
     result = detect(cluster)
     assert result.returncode == 0, result.stdout
@@ -127,6 +132,7 @@ def test_extra_policy_with_kspec_marker_is_drift_without_marker_is_not(cluster: 
 def test_privileged_pod_in_app_namespace_is_named_exempt_namespace_is_not(
         cluster: Cluster) -> None:
     cluster.add(_pod("debug-shell", "shop", privileged=True))
+    cluster.add(_pod("node-exporter", "monitoring", privileged=True))  # exempted: privileged
     result = detect(cluster)
     events = result.events(check="workloads.containers.forbidden.privileged")
     assert [e["resource"] for e in events] == ["Pod/shop/debug-shell"]
@@ -134,6 +140,7 @@ def test_privileged_pod_in_app_namespace_is_named_exempt_namespace_is_not(
     assert '"app"' in events[0]["message"]
     assert "Pod/shop/debug-shell" in result.stdout
     assert "coredns" not in str(result.events())  # kube-system is skipped
+    assert "node-exporter" not in str(result.events())
 
 
 def test_namespace_without_pod_security_label(cluster: Cluster) -> None:
