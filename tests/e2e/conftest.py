@@ -140,7 +140,8 @@ class Result:
 
 
 def run_pytest(cwd: Path, *args: str, timeout: float = 120) -> Result:
-    """``pytest ARGS`` in a subprocess in ``cwd``, as a user runs it; reads the reports."""
+    """``pytest ARGS`` in a subprocess in ``cwd``, as a user runs it; reads the reports
+    (``--kspec-reports`` defaults to ``cwd/reports``; a later one in ARGS wins)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env["KUBECONFIG"] = str(cwd / "no-such-kubeconfig")  # never the developer's cluster
     proc = subprocess.run(

@@ -229,3 +229,15 @@ def test_xdist_report_equals_serial_report(cluster: Cluster, tmp_path: Path) -> 
     assert serial.report is not None and parallel.report is not None
     assert serial.report["drift"]["detected"] is True
     assert _without_times(parallel.report) == _without_times(serial.report)
+
+
+def test_custom_checks_run_beside_the_spec_items(tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[2]
+    result = run_pytest(repo, "checks/", "-v", "--kspec-spec", "examples/moderate.yaml",
+                        "--kspec-sim", "examples/demo-cluster.yaml",
+                        "--kspec-reports", str(tmp_path / "reports"))
+    out = result.stdout
+    assert "checks/test_workload_hygiene.py::test_no_image_uses_the_latest_tag" in out
+    assert "examples/moderate.yaml::policy::block-image-registries FAILED" in out
+    report = (tmp_path / "reports" / "drift-report.json").read_text()
+    assert "ClusterPolicy/block-image-registries" in report
