@@ -12,7 +12,7 @@ from types import FrameType
 from typing import TextIO
 
 from pytest_kspec.access import AccessOptions, ClusterAccess, sim_paths
-from pytest_kspec.config import parse_duration, parse_types
+from pytest_kspec.config import DriftConfig, load_drift_config, parse_duration, parse_types
 from pytest_kspec.detect import Plan, drift_properties, make_plan
 from pytest_kspec.errors import SpecError, UsageError
 from pytest_kspec.report.json_report import write_json_atomic
@@ -36,14 +36,16 @@ def add_detect_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Kubernetes version the simulator reports")
     parser.add_argument("--output", metavar="FILE",
                         help="also write the JSON drift report to FILE")
-    parser.add_argument("--types", metavar="LIST", default="all",
-                        help="policy,compliance,configuration,resource (default all)")
+    parser.add_argument("--types", metavar="LIST", default=None,
+                        help="policy,compliance,configuration,resource (default: as the "
+                             "DriftConfig's detection section says, else all)")
     parser.add_argument("--reports", metavar="DIR", default="reports",
                         help="where drift-report.json and junit.xml go (default reports)")
     parser.add_argument("--watch", action="store_true",
                         help="run again every --interval until interrupted")
-    parser.add_argument("--interval", metavar="DURATION", default="5m",
-                        help="time between runs with --watch (30s, 5m, 1h; default 5m)")
+    parser.add_argument("--interval", metavar="DURATION", default=None,
+                        help="time between runs with --watch (30s, 5m, 1h; default: the "
+                             "DriftConfig's interval, else 5m)")
     parser.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
 
 
@@ -64,18 +66,16 @@ def _interval(text: str) -> float:
 def run_detect(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     from pytest_kspec.spec import load_spec
 
-    types = _types(args.types)
-    interval = _interval(args.interval) if args.watch else 0.0
+    types = _types(args.types) if args.types else None
     try:
         spec = load_spec(args.spec)
-        if args.config:
-            from pytest_kspec.config import load_drift_config
-
-            load_drift_config(args.config)
+        config = load_drift_config(args.config) if args.config else DriftConfig.default()
     except SpecError as e:
         print(f"kspec: invalid input:\n{e}", file=sys.stderr)
         return EXIT_INCOMPLETE
-    plan = make_plan(spec, types)
+    interval = (_interval(args.interval) if args.interval else float(config.interval)
+                ) if args.watch else 0.0
+    plan = make_plan(spec, types or config.detection.types)
     access = ClusterAccess(AccessOptions(kubeconfig=args.kubeconfig, context=args.context,
                                          sim_state=sim_paths(args.sim),
                                          sim_version=args.sim_version))
@@ -85,7 +85,7 @@ def run_detect(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     try:
         access.start_simulator()
         while True:
-            code = _detect_once(plan, access, args, out)
+            code = _detect_once(plan, access, config, args, out)
             if not args.watch or stop.wait(interval):
                 return code
             access.refresh()
@@ -93,11 +93,12 @@ def run_detect(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         access.close()
 
 
-def _detect_once(plan: Plan, access: ClusterAccess, args: argparse.Namespace,
-                 out: TextIO) -> int:
+def _detect_once(plan: Plan, access: ClusterAccess, config: DriftConfig,
+                 args: argparse.Namespace, out: TextIO) -> int:
     spec_node = os.path.relpath(plan.spec.path) if plan.spec.path.is_absolute() else str(
         plan.spec.path)
-    run = Run(plan.spec, plan, access, spec_node=spec_node, reports=Path(args.reports))
+    run = Run(plan.spec, plan, access, spec_node=spec_node, reports=Path(args.reports),
+              config=config)
     properties: dict[str, dict[str, str]] = {}
     for target in plan.targets:
         outcome = run.evaluate(target)

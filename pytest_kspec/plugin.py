@@ -37,20 +37,24 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = Settings.from_config(config)
     if settings is None:
         return
+    from pytest_kspec.config import DriftConfig, load_drift_config
     from pytest_kspec.spec import load_spec
 
     try:
         spec = load_spec(settings.spec)
+        drift_config = (load_drift_config(settings.config) if settings.config
+                        else DriftConfig.default())
         access = ClusterAccess(AccessOptions(
             kubeconfig=settings.kubeconfig, context=settings.context,
             sim_state=sim_paths(settings.sim_state), sim_version=settings.sim_version))
     except SpecError as e:
-        raise pytest.UsageError(f"invalid cluster specification:\n{e}") from None
+        raise pytest.UsageError(f"invalid kspec input:\n{e}") from None
     except KspecError as e:
         raise pytest.UsageError(str(e)) from None
-    plan = make_plan(spec, settings.types)
+    plan = make_plan(spec, settings.types or drift_config.detection.types)
     spec_node = _spec_node(config, settings.spec)
-    config.stash[RUN_KEY] = Run(spec, plan, access, spec_node=spec_node, reports=settings.reports)
+    config.stash[RUN_KEY] = Run(spec, plan, access, spec_node=spec_node, reports=settings.reports,
+                                config=drift_config)
     _collect_spec(config, settings.spec)
     if not hasattr(config, "workerinput") and not config.option.xmlpath:
         config.option.xmlpath = str(settings.reports / "junit.xml")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pytest_kspec.access import ClusterAccess
+from pytest_kspec.config import DriftConfig
 from pytest_kspec.detect import Detector, Outcome, Plan, Target
 from pytest_kspec.errors import KspecError
 from pytest_kspec.report.json_report import write_json_atomic
@@ -24,8 +25,9 @@ class Run:
     """Evaluates targets lazily against one snapshot and keeps the run's report."""
 
     def __init__(self, spec: ClusterSpec, plan: Plan, access: ClusterAccess, *,
-                 spec_node: str, reports: Path) -> None:
+                 spec_node: str, reports: Path, config: DriftConfig | None = None) -> None:
         self.spec = spec
+        self.config = config or DriftConfig.default()
         self.plan = plan
         self.access = access
         self.spec_node = spec_node

@@ -8,9 +8,7 @@ from pathlib import Path
 import pytest
 
 from pytest_kspec.access import DEFAULT_SIM_VERSION
-from pytest_kspec.config import DRIFT_TYPES, parse_types
-
-ALL_TYPES: frozenset[str] = frozenset(DRIFT_TYPES)
+from pytest_kspec.config import parse_types
 
 
 def parse_types_option(text: str) -> frozenset[str]:
@@ -30,7 +28,7 @@ class Settings:
     context: str | None
     sim_state: tuple[str, ...]
     sim_version: str
-    types: frozenset[str]
+    types: frozenset[str] | None  # None: as the DriftConfig says (default all)
     remediate: bool
     dry_run: bool
     config: Path | None
@@ -52,7 +50,7 @@ class Settings:
             context=config.getoption("kspec_context"),
             sim_state=tuple(config.getoption("kspec_sim") or ()),
             sim_version=config.getoption("kspec_sim_version"),
-            types=types or ALL_TYPES,
+            types=types,
             remediate=bool(config.getoption("kspec_remediate")),
             dry_run=bool(config.getoption("kspec_dry_run")),
             config=Path(cfg) if cfg else None,

@@ -117,3 +117,52 @@ def test_plain_test_runs_are_untouched(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest()
     result.assert_outcomes(passed=1)
     assert not (pytester.path / "reports").exists()
+
+
+DRIFT_CONFIG = """\
+apiVersion: kspec.dev/v1
+kind: DriftConfig
+metadata: {name: nightly}
+spec:
+  detection: {policies: true, compliance: false, configuration: false}
+"""
+
+
+def test_drift_config_detection_switches_and_flags_override_them(
+        pytester: pytest.Pytester, spec: Path) -> None:
+    cfg = pytester.makefile(".yaml", **{"drift-config": DRIFT_CONFIG})
+    result = pytester.runpytest("--kspec-spec", str(spec), "--kspec-config", str(cfg),
+                                "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["3 tests collected*"])
+    assert "compliance::" not in result.stdout.str()
+    result = pytester.runpytest("--kspec-spec", str(spec), "--kspec-config", str(cfg),
+                                "--kspec-types", "configuration", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["*::configuration::kubernetes.version", "1 test collected*"])
+
+
+def test_invalid_drift_config_is_a_usage_error(pytester: pytest.Pytester, spec: Path) -> None:
+    cfg = pytester.makefile(".yaml", bad=DRIFT_CONFIG.replace("compliance: false",
+                                                              "compliance: maybe"))
+    result = pytester.runpytest("--kspec-spec", str(spec), "--kspec-config", str(cfg))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*bad.yaml:5:*spec.detection.compliance*"])
+
+
+def test_last_failed_reruns_only_the_drifted_items(pytester: pytest.Pytester,
+                                                   spec: Path) -> None:
+    state = pytester.makefile(".yaml", state="""\
+apiVersion: v1
+kind: Pod
+metadata: {name: debug, namespace: default}
+spec:
+  containers:
+    - name: shell
+      image: registry.example.com/tools/shell:1.0
+      securityContext: {privileged: true, runAsNonRoot: true}
+""")
+    args = ["-p", "cacheprovider", "--kspec-spec", str(spec), "--kspec-sim", str(state)]
+    first = pytester.runpytest(*args)
+    first.assert_outcomes(passed=3, failed=3)
+    again = pytester.runpytest(*args, "--lf", "-q")
+    again.assert_outcomes(failed=3)
+    assert "compliance::workloads.containers.required.runAsNonRoot" not in again.stdout.str()
