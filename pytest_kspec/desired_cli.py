@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
+from pytest_kspec.atomic import write_text
 from pytest_kspec.desired import generate_policies, render_yaml
 from pytest_kspec.errors import SpecError
 
@@ -36,27 +35,10 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
         return 0
     try:
-        write_atomically(Path(args.output), text)
+        write_text(Path(args.output), text)
     except OSError as err:
         print(f"{args.output}: cannot write the policies: {err.strerror or err} "
               "(choose a writable --output path)", file=sys.stderr)
         return 2
     print(f"wrote {len(objs)} policies to {args.output}", file=sys.stderr)
     return 0
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so readers see the old file or the whole new one, never half."""
-    directory = path.parent if str(path.parent) else Path(".")
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

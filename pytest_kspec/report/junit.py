@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from junit_xml import TestCase, TestSuite
 
+from pytest_kspec.atomic import write_bytes
 from pytest_kspec.report.model import RunReport
 
 
@@ -39,12 +38,7 @@ def write_junit(report: RunReport, path: Path, properties: dict[str, dict[str, s
                 ET.SubElement(holder, "property", name=name, value=value)
             case_el.insert(0, holder)
     root.append(suite_el)
-    data = ET.tostring(root, encoding="utf-8", xml_declaration=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
+    write_bytes(path, ET.tostring(root, encoding="utf-8", xml_declaration=True))
 
 
 def _event_lines(events: list[dict[str, object]]) -> str:
