@@ -38,12 +38,20 @@ def test_output_file_is_written_whole(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_unwritable_output_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    target = tmp_path / "missing-dir" / "policies.yaml"
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the output folder should be\n")
+    target = blocker / "policies.yaml"
     assert _run("--spec", str(ROOT / "examples" / "minimal.yaml"), "--output", str(target)) == 2
     _, err = capsys.readouterr()
     assert err.count("\n") == 1
     assert str(target) in err and "--output" in err
-    assert not target.parent.exists()
+    assert blocker.read_text() == "a file where the output folder should be\n"
+
+
+def test_output_folder_is_created(tmp_path: Path) -> None:
+    target = tmp_path / "gitops" / "policies.yaml"
+    assert _run("--spec", str(ROOT / "examples" / "minimal.yaml"), "--output", str(target)) == 0
+    assert target.read_text().startswith("---\napiVersion: kyverno.io/v1\n")
 
 
 def test_bad_spec_prints_its_problems_and_exits_2(
