@@ -304,6 +304,80 @@ class Cluster:
             raise
         return dict(body) if isinstance(body, dict) else None
 
+    # -- writes (remediation) ------------------------------------------------------------
+
+    def create(self, obj: Mapping[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
+        """POST ``obj`` (``fieldManager=kspec``); ``dry_run`` sends ``dryRun=All``.
+
+        Raises :class:`ApiError` (409 AlreadyExists when it exists, 403 when not allowed).
+        """
+        res, name, namespace = self._target(obj)
+        body = self.request("POST", res.path(namespace), verb="create",
+                            resource=f'{res.describe()} "{name}"',
+                            query=_write_query(dry_run), body=dict(obj), ok=(200, 201, 202)).body
+        return dict(body) if isinstance(body, dict) else {}
+
+    def replace(self, obj: Mapping[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
+        """PUT ``obj`` in place of the live object, guarded by its ``metadata.resourceVersion``:
+        the API server answers 409 Conflict when the object changed since that version, so
+        a concurrent edit is never overwritten. A missing resourceVersion is refused here."""
+        res, name, namespace = self._target(obj)
+        if not str((obj.get("metadata") or {}).get("resourceVersion") or ""):
+            raise ApiError(f'cannot update {res.describe()} "{name}": no metadata.'
+                           "resourceVersion to guard the update with (read the object first)",
+                           verb="update", resource=f'{res.describe()} "{name}"')
+        body = self.request("PUT", res.path(namespace, name), verb="update",
+                            resource=f'{res.describe()} "{name}"',
+                            query=_write_query(dry_run), body=dict(obj), ok=(200, 201)).body
+        return dict(body) if isinstance(body, dict) else {}
+
+    def patch(self, api_version: str, kind: str, name: str, patch: Any, *,
+              namespace: str | None = None,
+              content_type: str = "application/merge-patch+json",
+              dry_run: bool = False) -> dict[str, Any]:
+        """PATCH one object (merge patch by default; put ``metadata.resourceVersion`` in the
+        patch to make it conditional)."""
+        res = self.resource(api_version, kind)
+        body = self.request("PATCH", res.path(namespace, name), verb="patch",
+                            resource=f'{res.describe()} "{name}"', query=_write_query(dry_run),
+                            body=patch, content_type=content_type, ok=(200, 201)).body
+        return dict(body) if isinstance(body, dict) else {}
+
+    def delete(self, api_version: str, kind: str, name: str, *, namespace: str | None = None,
+               uid: str | None = None, resource_version: str | None = None,
+               dry_run: bool = False) -> dict[str, Any]:
+        """DELETE one object (background propagation). ``uid`` / ``resource_version`` become
+        DeleteOptions preconditions: a recreated or changed object gives 409, not a deletion.
+        404 raises :class:`ApiError` like any other failure."""
+        res = self.resource(api_version, kind)
+        options: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1",
+                                   "propagationPolicy": "Background"}
+        pre = {k: v for k, v in (("uid", uid), ("resourceVersion", resource_version)) if v}
+        if pre:
+            options["preconditions"] = pre
+        if dry_run:
+            options["dryRun"] = ["All"]
+        body = self.request("DELETE", res.path(namespace, name), verb="delete",
+                            resource=f'{res.describe()} "{name}"', query=_write_query(dry_run),
+                            body=options, ok=(200, 202)).body
+        return dict(body) if isinstance(body, dict) else {}
+
+    def _target(self, obj: Mapping[str, Any]) -> tuple[Resource, str, str | None]:
+        meta = obj.get("metadata") or {}
+        res = self.resource(str(obj.get("apiVersion", "")), str(obj.get("kind", "")))
+        namespace = str(meta.get("namespace") or "") or None if res.namespaced else None
+        return res, str(meta.get("name", "")), namespace
+
+
+FIELD_MANAGER = "kspec"
+
+
+def _write_query(dry_run: bool) -> dict[str, str]:
+    query = {"fieldManager": FIELD_MANAGER}
+    if dry_run:
+        query["dryRun"] = "All"
+    return query
+
 
 def api_prefix(api_version: str) -> str:
     """``/api/v1`` for the core group, ``/apis/apps/v1`` for the others."""
