@@ -7,7 +7,7 @@ The pytest items and the ``kspec drift`` CLI both run these same targets through
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +22,7 @@ from pytest_kspec.drift import (
     find_extra,
     render_policy_drift,
 )
-from pytest_kspec.errors import ApiError, KspecError
+from pytest_kspec.errors import ApiError, KspecError, UsageError
 from pytest_kspec.versions import check_version
 
 if TYPE_CHECKING:
@@ -86,20 +86,35 @@ class Plan:
 
 @dataclass
 class Outcome:
-    """The verdict on one target: ``passed``, ``failed`` (drift) or ``error`` (not evaluated)."""
+    """The verdict on one target: ``passed``, ``failed`` (drift) or ``error`` (not evaluated).
+
+    ``subjects`` keeps what remediation needs, index-aligned with ``events`` where there is
+    one per event: the live policy as seen at detection (None when absent; its
+    ``metadata.resourceVersion`` guards the update) for a policy target, the live extra
+    policies for ``policy::extra``, the :class:`~pytest_kspec.compliance.Violation` of each
+    event for compliance and resource targets. It stays in the process (never reported).
+    """
 
     target: Target
     status: str
     events: list[DriftEvent] = field(default_factory=list)
     text: str = ""
+    subjects: list[Any] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
         return self.status == "failed"
 
 
-def make_plan(spec: ClusterSpec, types: Iterable[str] = TYPES) -> Plan:
-    """The targets for ``spec``, limited to ``types`` (``policy``, ``compliance``, ...)."""
+def make_plan(spec: ClusterSpec, types: Iterable[str] = TYPES, *,
+              resources: Mapping[str, str] | None = None) -> Plan:
+    """The targets for ``spec``, limited to ``types`` (``policy``, ``compliance``, ...).
+
+    ``resources`` is the DriftConfig's ``remediation.resources`` (compliance check id →
+    ``report``/``delete``): each listed check also becomes a ``resource`` target, whose
+    events are the non-compliant resources themselves. An id that is not a compliance
+    check of the spec raises :class:`UsageError`.
+    """
     wanted = set(types)
     expected = tuple(expected_policies(spec))
     refs = catalog.enumerate_checks(spec.body)
@@ -117,6 +132,16 @@ def make_plan(spec: ClusterSpec, types: Iterable[str] = TYPES) -> Plan:
         if ref.type in wanted:
             targets.append(Target(ref.type, ref.id, ref.title, ref.severity,
                                   labels.get(ref.id, ()), check=ref))
+    by_id = {ref.id: ref for ref in refs if ref.type == COMPLIANCE}
+    for check_id in resources or {}:
+        found = by_id.get(check_id)
+        if found is None:
+            known = ", ".join(sorted(by_id)) or "none"
+            raise UsageError(f"DriftConfig remediation.resources: {check_id!r} is not a "
+                             f"compliance check of {spec.path} (its checks: {known})")
+        if RESOURCE in wanted:
+            targets.append(Target(RESOURCE, found.id, f"resources breaking {found.title}",
+                                  found.severity, labels.get(found.id, ()), check=found))
     return Plan(spec, tuple(targets), expected)
 
 
@@ -139,6 +164,8 @@ class Detector:
                 return self._extra(target) if target.id == EXTRA else self._policy(target)
             if target.type == CONFIGURATION:
                 return self._configuration(target)
+            if target.type == RESOURCE:
+                return self._resource(target)
             return self._compliance(target)
         except KspecError as e:  # API errors, and rules the cluster's data cannot judge
             return Outcome(target, "error", text=str(e))
@@ -174,7 +201,7 @@ class Detector:
             text += ("\n  (the cluster does not serve kyverno.io/v1 ClusterPolicy: "
                      "is Kyverno installed?)")
         event = cmp.to_event(pol.name, controls=target.controls)
-        return Outcome(target, "failed", [event], text)
+        return Outcome(target, "failed", [event], text, subjects=[live])
 
     def _extra(self, target: Target) -> Outcome:
         live = self._live_policies() or []
@@ -184,7 +211,7 @@ class Detector:
         events = [extra_event(obj) for obj in extras]
         lines = [f"{len(events)} kspec-managed ClusterPolicy object(s) not in the spec:"]
         lines += [f"  {e.resource}" for e in events]
-        return Outcome(target, "failed", events, "\n".join(lines))
+        return Outcome(target, "failed", events, "\n".join(lines), subjects=list(extras))
 
     # -- configuration ------------------------------------------------------------------
 
@@ -209,7 +236,26 @@ class Detector:
                        controls=list(target.controls))
             for v in result.violations
         ]
-        return Outcome(target, "failed", events, violation_text(result.summary, events))
+        return Outcome(target, "failed", events, violation_text(result.summary, events),
+                       subjects=list(result.violations))
+
+    # -- resources ----------------------------------------------------------------------
+
+    def _resource(self, target: Target) -> Outcome:
+        """The compliance check's violators as resource drift (one event per violation)."""
+        assert target.check is not None
+        result = evaluate(target.check, self.snapshot, self.compliance)
+        if result.passed:
+            return Outcome(target, "passed")
+        events = [
+            DriftEvent(type=RESOURCE, severity=target.severity, resource=v.resource,
+                       drift="non-compliant", check=target.id,
+                       message=v.message + (f" (owned by {v.owner})" if v.owner else ""),
+                       controls=list(target.controls))
+            for v in result.violations
+        ]
+        return Outcome(target, "failed", events, violation_text(result.summary, events),
+                       subjects=list(result.violations))
 
 
 def drift_properties(events: Sequence[DriftEvent]) -> list[tuple[str, str]]:

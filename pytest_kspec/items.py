@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 
 from pytest_kspec.detect import TYPES, Outcome, Target, drift_properties
+from pytest_kspec.remediate import remediation_properties, remediation_text
 from pytest_kspec.run import Run
 
 RUN_KEY = pytest.StashKey[Run]()
 OUTCOME_KEY = pytest.StashKey[Outcome]()
+ATTEMPTS_KEY = pytest.StashKey[list[dict[str, Any]]]()
 
 
 class DriftFound(Exception):
@@ -53,7 +55,9 @@ class KspecItem(pytest.Item):
     """One expected policy or compliance check, judged against the live cluster.
 
     Evaluation happens in ``setup`` so a check that could not be evaluated (API error,
-    403, timeout) is reported as an *error*; drift is a failure of the call phase.
+    403, timeout) is reported as an *error*; drift is a failure of the call phase. With
+    remediation on, ``teardown`` fixes the drift: the item still fails (drift happened),
+    and its teardown report carries the record with each event's remediation.
     """
 
     def __init__(self, *, target: Target, **kwargs: Any) -> None:
@@ -74,6 +78,18 @@ class KspecItem(pytest.Item):
         if outcome.failed:
             self.user_properties.extend(drift_properties(outcome.events))
             raise DriftFound(outcome)
+
+    def teardown(self) -> None:
+        outcome = self.stash.get(OUTCOME_KEY, None)
+        run = get_run(self.config)
+        if outcome is None or not run.remediates(outcome):
+            return
+        # Recorded on the controller, from the teardown report (see plugin._Reporter).
+        self.stash[ATTEMPTS_KEY] = run.remediate(outcome, record=False)
+        self.user_properties.extend(remediation_properties(outcome.events))
+        text = remediation_text(outcome.events)
+        if text:
+            self.add_report_section("teardown", "kspec remediation", text)
 
     def repr_failure(
         self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None

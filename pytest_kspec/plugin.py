@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,8 @@ import pytest
 from pytest_kspec.access import AccessOptions, ClusterAccess, sim_paths
 from pytest_kspec.detect import TYPES, make_plan
 from pytest_kspec.errors import KspecError, SpecError
-from pytest_kspec.items import OUTCOME_KEY, RUN_KEY, KspecItem, SpecFile, get_run
+from pytest_kspec.items import ATTEMPTS_KEY, OUTCOME_KEY, RUN_KEY, KspecItem, SpecFile, get_run
+from pytest_kspec.remediate import DeletionBudget, RemediationOptions, remediation_line
 from pytest_kspec.report.model import ItemRecord, summary_line
 from pytest_kspec.run import Run
 from pytest_kspec.settings import Settings, add_options
@@ -22,6 +25,7 @@ from pytest_kspec.snapshot import Snapshot
 log = logging.getLogger("pytest_kspec")
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 _WORKER_KUBECONFIG = "kspec_kubeconfig"
+_WORKER_BUDGET = "kspec_deletion_budget"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -47,14 +51,18 @@ def pytest_configure(config: pytest.Config) -> None:
         access = ClusterAccess(AccessOptions(
             kubeconfig=settings.kubeconfig, context=settings.context,
             sim_state=sim_paths(settings.sim_state), sim_version=settings.sim_version))
+        plan = make_plan(spec, settings.types or drift_config.detection.types,
+                         resources=drift_config.remediation.resources)
     except SpecError as e:
         raise pytest.UsageError(f"invalid kspec input:\n{e}") from None
     except KspecError as e:
         raise pytest.UsageError(str(e)) from None
-    plan = make_plan(spec, settings.types or drift_config.detection.types)
+    remediation = RemediationOptions.resolve(
+        drift_config, remediate=settings.remediate, dry_run=settings.dry_run,
+        prune=settings.prune, max_deletions=settings.max_deletions)
     spec_node = _spec_node(config, settings.spec)
     config.stash[RUN_KEY] = Run(spec, plan, access, spec_node=spec_node, reports=settings.reports,
-                                config=drift_config)
+                                config=drift_config, remediation=remediation)
     _collect_spec(config, settings.spec)
     if not hasattr(config, "workerinput") and not config.option.xmlpath:
         config.option.xmlpath = str(settings.reports / "junit.xml")
@@ -90,6 +98,12 @@ class _XdistHooks:
         run = get_run(node.config)
         if run.access.kubeconfig:
             node.workerinput[_WORKER_KUBECONFIG] = run.access.kubeconfig
+        if run.remediation.active:
+            if run.budget.path is None:  # one deletion cap for all workers of the run
+                fd, name = tempfile.mkstemp(prefix="kspec-deletions-")
+                os.close(fd)
+                run.budget = DeletionBudget(run.remediation.max_deletions, Path(name))
+            node.workerinput[_WORKER_BUDGET] = str(run.budget.path)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -102,6 +116,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if workerinput is not None:
         if _WORKER_KUBECONFIG in workerinput:
             run.access.use_kubeconfig(workerinput[_WORKER_KUBECONFIG])
+        if _WORKER_BUDGET in workerinput:
+            run.budget = DeletionBudget(run.remediation.max_deletions,
+                                        Path(workerinput[_WORKER_BUDGET]))
         return
     if config.option.collectonly:
         return
@@ -141,12 +158,16 @@ def pytest_runtest_makereport(
     report: pytest.TestReport = yield
     if not isinstance(item, KspecItem) or OUTCOME_KEY not in item.stash:
         return report
-    if call.when == "call" or (call.when == "setup" and report.failed):
+    remediated = call.when == "teardown" and ATTEMPTS_KEY in item.stash
+    if call.when == "call" or (call.when == "setup" and report.failed) or remediated:
         run = get_run(item.config)
         record = run.record(item.stash[OUTCOME_KEY])
         # Plain data on the report: xdist ships it from the workers to the controller.
+        # The teardown record (with each event's remediation) replaces the call's.
         data = {**record.to_json(), "events": record.events, "order": record.order}
         report.kspec_record = data  # type: ignore[attr-defined]
+        if remediated:
+            report.kspec_attempts = item.stash[ATTEMPTS_KEY]  # type: ignore[attr-defined]
     return report
 
 
@@ -161,6 +182,8 @@ class _Reporter:
         data = getattr(report, "kspec_record", None)
         if data is not None:
             get_run(self.config).report.add(ItemRecord.from_json(data))
+        for attempt in getattr(report, "kspec_attempts", None) or ():
+            get_run(self.config).recorder.record(attempt)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         run = get_run(self.config)
@@ -173,12 +196,18 @@ class _Reporter:
         report = get_run(self.config).report
         terminalreporter.write_sep("-", "kspec")
         terminalreporter.write_line(f"kspec: {summary_line(report.counts(), report.events())}")
+        fixes = remediation_line(report.events())
+        if fixes:
+            terminalreporter.write_line(f"kspec: {fixes}")
         terminalreporter.write_line(f"kspec: drift report written to {self.path}")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if RUN_KEY in config.stash:
-        get_run(config).access.close()
+        run = get_run(config)
+        run.access.close()
+        if run.budget.path is not None and not hasattr(config, "workerinput"):
+            run.budget.path.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,18 @@ def parse_types_option(text: str) -> frozenset[str]:
         raise pytest.UsageError(f"--kspec-types: {e}") from None
 
 
+def parse_max_deletions(text: str) -> int:
+    """``--kspec-max-deletions`` value: a whole number, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise pytest.UsageError(f"--kspec-max-deletions: {text!r} is not a whole number of 0 "
+                                "or more (e.g. --kspec-max-deletions 5)")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every kspec option of this session, parsed and checked."""
@@ -33,6 +45,8 @@ class Settings:
     dry_run: bool
     config: Path | None
     reports: Path
+    prune: bool = False
+    max_deletions: int | None = None  # None: as the DriftConfig says (default 5)
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings | None:
@@ -56,6 +70,8 @@ class Settings:
             config=Path(cfg) if cfg else None,
             reports=Path(config.rootpath, reports) if not Path(reports).is_absolute()
             else Path(reports),
+            prune=bool(config.getoption("kspec_prune")),
+            max_deletions=config.getoption("kspec_max_deletions"),
         )
 
 
@@ -83,7 +99,15 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--kspec-remediate", dest="kspec_remediate", action="store_true",
                     help="fix remediable drift in each item's teardown.")
     group.addoption("--kspec-dry-run", dest="kspec_dry_run", action="store_true",
-                    help="with --kspec-remediate: send the fixes with dryRun=All, change nothing.")
+                    help="plan the fixes: send them with dryRun=All so the API server "
+                         "validates them, change nothing (implies --kspec-remediate).")
+    group.addoption("--kspec-prune", dest="kspec_prune", action="store_true",
+                    help="when remediating, delete kspec-managed ClusterPolicies the spec no "
+                         "longer asks for (default: report them).")
+    group.addoption("--kspec-max-deletions", dest="kspec_max_deletions", metavar="N",
+                    type=parse_max_deletions, default=None,
+                    help="most objects remediation may delete in one run (default: the "
+                         "DriftConfig's remediation.maxDeletions, else 5).")
     group.addoption("--kspec-config", dest="kspec_config", metavar="PATH", default=None,
                     help="DriftConfig (kspec.dev/v1) with detection, remediation and storage "
                          "settings; command-line flags override it.")
