@@ -200,7 +200,8 @@ class Cluster:
     def _send(self, method: str, path: str, query: Mapping[str, str] | None, body: Any,
               content_type: str) -> Response:
         headers = {"Accept": "application/json", "Content-Type": content_type}
-        data = body if body is None or isinstance(body, (str, bytes)) else json.dumps(body)
+        # The client's REST layer JSON-encodes the body itself for JSON content types.
+        data = body
         _, url, headers, data, _ = self._client.param_serialize(
             method=method, resource_path=path,
             query_params=list((query or {}).items()), header_params=headers,
