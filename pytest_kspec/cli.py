@@ -35,6 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
         "detect", help="check the cluster against the spec and write the reports")
     drift_cli.add_detect_arguments(detect)
     detect.set_defaults(handler=drift_cli.run_detect)
+    remediate = drift_commands.add_parser(
+        "remediate", help="detect drift, then fix what can be fixed (policies; resources "
+                          "when configured) and verify each fix")
+    drift_cli.add_remediate_arguments(remediate)
+    remediate.set_defaults(handler=drift_cli.run_detect)
 
     policies = commands.add_parser(
         "policies", help="print the Kyverno ClusterPolicies the spec expects (multi-doc YAML)")

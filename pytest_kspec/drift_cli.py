@@ -1,4 +1,4 @@
-"""``kspec drift detect``: the pytest items' checks run straight from the command line."""
+"""``kspec drift detect|remediate``: the pytest items' checks (and fixes) from the command line."""
 
 from __future__ import annotations
 
@@ -15,6 +15,12 @@ from pytest_kspec.access import AccessOptions, ClusterAccess, sim_paths
 from pytest_kspec.config import DriftConfig, load_drift_config, parse_duration, parse_types
 from pytest_kspec.detect import Plan, drift_properties, make_plan
 from pytest_kspec.errors import SpecError, UsageError
+from pytest_kspec.remediate import (
+    RemediationOptions,
+    remediation_line,
+    remediation_properties,
+    remediation_text,
+)
 from pytest_kspec.report.json_report import write_json_atomic
 from pytest_kspec.report.junit import write_junit
 from pytest_kspec.report.model import summary_line
@@ -47,6 +53,32 @@ def add_detect_arguments(parser: argparse.ArgumentParser) -> None:
                         help="time between runs with --watch (30s, 5m, 1h; default: the "
                              "DriftConfig's interval, else 5m)")
     parser.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
+    parser.add_argument("--no-auto-remediate", dest="no_auto_remediate", action="store_true",
+                        help="do not remediate even when the DriftConfig says remediation.auto")
+
+
+def add_remediate_arguments(parser: argparse.ArgumentParser) -> None:
+    """``kspec drift remediate``: detect, then fix what can be fixed (as --kspec-remediate)."""
+    add_detect_arguments(parser)
+    parser.add_argument("--dry-run", dest="dry_run", action="store_true",
+                        help="send the fixes with dryRun=All (the API server validates them) "
+                             "and print what would change; change nothing")
+    parser.add_argument("--prune", action="store_true",
+                        help="delete kspec-managed ClusterPolicies the spec no longer asks for")
+    parser.add_argument("--max-deletions", dest="max_deletions", metavar="N", type=_count,
+                        default=None, help="most objects to delete in one run (default: the "
+                                           "DriftConfig's remediation.maxDeletions, else 5)")
+    parser.set_defaults(remediate=True)
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 0 or more")
+    return value
 
 
 def _types(text: str) -> frozenset[str]:
@@ -75,7 +107,13 @@ def run_detect(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         return EXIT_INCOMPLETE
     interval = (_interval(args.interval) if args.interval else float(config.interval)
                 ) if args.watch else 0.0
-    plan = make_plan(spec, types or config.detection.types)
+    plan = make_plan(spec, types or config.detection.types,
+                     resources=config.remediation.resources)
+    remediation = RemediationOptions.resolve(
+        config, remediate=getattr(args, "remediate", False),
+        dry_run=getattr(args, "dry_run", False), prune=getattr(args, "prune", False),
+        max_deletions=getattr(args, "max_deletions", None),
+        allow_auto=not args.no_auto_remediate)
     access = ClusterAccess(AccessOptions(kubeconfig=args.kubeconfig, context=args.context,
                                          sim_state=sim_paths(args.sim),
                                          sim_version=args.sim_version))
@@ -85,7 +123,7 @@ def run_detect(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     try:
         access.start_simulator()
         while True:
-            code = _detect_once(plan, access, config, args, out)
+            code = _detect_once(plan, access, config, args, out, remediation)
             if not args.watch or stop.wait(interval):
                 return code
             access.refresh()
@@ -94,28 +132,36 @@ def run_detect(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
 
 
 def _detect_once(plan: Plan, access: ClusterAccess, config: DriftConfig,
-                 args: argparse.Namespace, out: TextIO) -> int:
+                 args: argparse.Namespace, out: TextIO,
+                 remediation: RemediationOptions | None = None) -> int:
     spec_node = os.path.relpath(plan.spec.path) if plan.spec.path.is_absolute() else str(
         plan.spec.path)
     run = Run(plan.spec, plan, access, spec_node=spec_node, reports=Path(args.reports),
-              config=config)
+              config=config, remediation=remediation)
     properties: dict[str, dict[str, str]] = {}
     for target in plan.targets:
         outcome = run.evaluate(target)
+        run.remediate(outcome)  # only when asked for this type; records every attempt
         record = run.record(outcome)
         run.report.add(record)
-        properties[record.node_id] = dict(target.properties() + drift_properties(outcome.events))
+        properties[record.node_id] = dict(target.properties() + drift_properties(outcome.events)
+                                          + remediation_properties(outcome.events))
         if not args.quiet or outcome.status != "passed":
             print(f"{outcome.status.upper():7} {record.node_id}", file=out)
             if outcome.status != "passed" and not args.quiet:
                 for line in outcome.text.splitlines():
                     print(f"        {line}", file=out)
+                for line in remediation_text(outcome.events).splitlines():
+                    print(f"        fix: {line}", file=out)
     path = run.finish()
     write_junit(run.report, Path(args.reports) / "junit.xml", properties)
     if args.output:
         write_json_atomic(Path(args.output), run.report.to_json())
     counts = run.report.counts()
     print(f"kspec: {summary_line(counts, run.report.events())}", file=out)
+    fixes = remediation_line(run.report.events())
+    if fixes:
+        print(f"kspec: {fixes}", file=out)
     print(f"kspec: drift report written to {path}", file=out)
     if counts.get("error"):
         return EXIT_INCOMPLETE
