@@ -364,9 +364,13 @@ class Remediator:
                   violation: Violation | None) -> dict[str, Any]:
         setting = self.options.resources.get(target.id, "report")
         if violation is None or setting != "delete":
-            return self._block(REPORT, MANUAL, details={
+            details: dict[str, Any] = {
                 "reason": f"DriftConfig remediation.resources sets {target.id} to report: "
-                          "fix or remove the resource by hand"})
+                          "fix or remove the resource by hand"}
+            if violation is not None and violation.owner:
+                details["owner"] = violation.owner
+                details["reason"] += f" (through its owner {violation.owner})"
+            return self._block(REPORT, MANUAL, details=details)
         if violation.owner:
             return self._block(REPORT, MANUAL, details={
                 "owner": violation.owner,
