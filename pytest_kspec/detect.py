@@ -23,6 +23,7 @@ from pytest_kspec.drift import (
     render_policy_drift,
 )
 from pytest_kspec.errors import ApiError, KspecError, UsageError
+from pytest_kspec.history import Baseline, fingerprint, iso
 from pytest_kspec.versions import check_version
 
 if TYPE_CHECKING:
@@ -100,6 +101,9 @@ class Outcome:
     events: list[DriftEvent] = field(default_factory=list)
     text: str = ""
     subjects: list[Any] = field(default_factory=list)
+    resolved: list[DriftEvent] = field(default_factory=list)
+    """Compliance violations of the previous run that are gone now (``drift: resolved``);
+    reported, never remediated."""
 
     @property
     def failed(self) -> bool:
@@ -150,15 +154,52 @@ def _admission_policies(spec: ClusterSpec) -> bool:
 
 
 class Detector:
-    """Judges targets against one snapshot; safe to call for targets in any order."""
+    """Judges targets against one snapshot; safe to call for targets in any order.
+
+    ``baseline`` is what the previous run of the same spec on the same cluster saw (see
+    :mod:`pytest_kspec.history`): an absent policy seen before is ``deleted``, else
+    ``missing``; with a previous run, a compliance violation is ``new-violation`` or
+    ``violation`` (persisting) and one that went away is reported ``resolved``. Without a
+    previous run violations are plain ``violation`` (nothing to compare with). Every event
+    gets ``first_seen``: the start of its current streak of runs, else ``now``.
+    """
 
     def __init__(self, plan: Plan, snapshot: Snapshot,
-                 compliance: ComplianceOptions | None = None) -> None:
+                 compliance: ComplianceOptions | None = None, *,
+                 baseline: Baseline | None = None, now: str = "") -> None:
         self.plan = plan
         self.snapshot = snapshot
         self.compliance = compliance or ComplianceOptions.for_spec(plan.spec.body)
+        self.baseline = baseline or Baseline()
+        self.now = now
 
     def evaluate(self, target: Target) -> Outcome:
+        outcome = self._judge(target)
+        return outcome if outcome.status == "error" else self._with_history(outcome)
+
+    def _with_history(self, outcome: Outcome) -> Outcome:
+        key = outcome.target.key
+        known = self.baseline.run_id is not None
+        current: set[str] = set()
+        for event in outcome.events:
+            fp = fingerprint(key, event.resource)
+            current.add(fp)
+            active = self.baseline.active.get(fp)
+            event.first_seen = iso(active.first_seen) if active else (self.now or None)
+            if outcome.target.type == COMPLIANCE and known:
+                event.drift = "violation" if active else "new-violation"
+        if outcome.target.type == COMPLIANCE and known:
+            for gone in self.baseline.active_for(key):
+                if gone.fingerprint not in current:
+                    outcome.resolved.append(DriftEvent(
+                        type=COMPLIANCE, severity="info", resource=gone.resource,
+                        drift="resolved", check=outcome.target.id,
+                        message=f"no longer violates {outcome.target.id} (was: "
+                                f"{gone.message})", first_seen=iso(gone.first_seen),
+                        controls=list(outcome.target.controls)))
+        return outcome
+
+    def _judge(self, target: Target) -> Outcome:
         try:
             if target.type == POLICY:
                 return self._extra(target) if target.id == EXTRA else self._policy(target)
@@ -191,9 +232,9 @@ class Detector:
                 live = obj
                 break
         if pol.presence_only or pol.manifest is None:
-            cmp = compare_presence(pol.name, live)
+            cmp = compare_presence(pol.name, live, seen_before=self.baseline.seen(target.key))
         else:
-            cmp = compare_policy(pol.manifest, live)
+            cmp = compare_policy(pol.manifest, live, seen_before=self.baseline.seen(target.key))
         if cmp is None:
             return Outcome(target, "passed")
         text = render_policy_drift(pol.name, cmp)

@@ -10,6 +10,8 @@ from pytest_kspec.access import ClusterAccess
 from pytest_kspec.config import DriftConfig
 from pytest_kspec.detect import Detector, Outcome, Plan, Target
 from pytest_kspec.errors import KspecError
+from pytest_kspec.history import Scope, parse_iso
+from pytest_kspec.history_run import HistoryRecorder, RunHistory, run_input
 from pytest_kspec.remediate import (
     DeletionBudget,
     MemoryRecorder,
@@ -19,6 +21,7 @@ from pytest_kspec.remediate import (
 )
 from pytest_kspec.report.json_report import write_json_atomic
 from pytest_kspec.report.model import ItemRecord, RunReport, utc_now
+from pytest_kspec.trend import RunPoint
 
 if TYPE_CHECKING:
     from pytest_kspec.spec import ClusterSpec
@@ -38,7 +41,8 @@ class Run:
 
     def __init__(self, spec: ClusterSpec, plan: Plan, access: ClusterAccess, *,
                  spec_node: str, reports: Path, config: DriftConfig | None = None,
-                 remediation: RemediationOptions | None = None) -> None:
+                 remediation: RemediationOptions | None = None,
+                 history: Path | None = None, source: str = "pytest") -> None:
         self.spec = spec
         self.config = config or DriftConfig.default()
         self.remediation = remediation or RemediationOptions()
@@ -53,13 +57,38 @@ class Run:
         self.report = RunReport(
             spec_name=spec.name, spec_version=spec.version, spec_path=str(spec.path),
             spec_hash=spec.content_hash, cluster={}, started=utc_now())
+        # History (None: off): the baseline detection compares with, the run appended at
+        # the end, and remediation attempts written to the audit trail as they happen.
+        self.source = source
+        self.history = RunHistory(history, retention=self.config.storage.retention,
+                                  keep_runs=self.config.storage.keep_runs)
+        self._scope: Scope | None = None
+        if self.history.enabled:
+            self.recorder = HistoryRecorder(self.history, self.scope)
+
+    def scope(self) -> Scope:
+        """Whose history this run extends: the spec's name on this cluster, identified by the
+        kube-system namespace uid (a 403 leaves it empty: then the server URL)."""
+        if self._scope is None:
+            server = self.access.describe().get("server", "")
+            uid = ""
+            try:
+                namespace = self.access.snapshot().get("v1", "Namespace", "kube-system")
+                uid = str(((namespace or {}).get("metadata") or {}).get("uid") or "")
+            except KspecError:
+                pass
+            self._scope = Scope(self.spec.name, server, uid)
+        return self._scope
 
     def node_id(self, target: Target) -> str:
         return f"{self.spec_node}::{target.key}"
 
     def detector(self) -> Detector:
         if self._detector is None:
-            self._detector = Detector(self.plan, self.access.snapshot())
+            snapshot = self.access.snapshot()
+            self._detector = Detector(self.plan, snapshot,
+                                      baseline=self.history.baseline(self.scope()),
+                                      now=self.report.started)
         return self._detector
 
     def evaluate(self, target: Target) -> Outcome:
@@ -75,7 +104,7 @@ class Run:
         target = outcome.target
         node_id = self.node_id(target)
         events = []
-        for event in outcome.events:
+        for event in [*outcome.events, *outcome.resolved]:
             event.node_id = node_id
             events.append(event.to_report())
         message = outcome.text.splitlines()[0] if outcome.text else ""
@@ -123,6 +152,16 @@ class Run:
         self.report.finished = utc_now()
         if not self.report.cluster:
             self.report.cluster = self.access.describe()
+        scope = self.scope() if self.history.enabled else None
+        if scope is not None:
+            counts = self.report.counts()
+            point = RunPoint(self.history.run_id, parse_iso(self.report.finished),
+                             counts["passed"], counts["failed"], counts["error"])
+            trend = self.history.compute_trend(scope, point)
+            self.report.trend = trend.to_json() if trend else None
         path = self.reports / REPORT_NAME
         write_json_atomic(path, self.report.to_json())
+        if scope is not None:
+            self.history.append(run_input(self.history.run_id, scope, self.report,
+                                          source=self.source))
         return path

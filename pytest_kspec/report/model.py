@@ -59,6 +59,7 @@ class RunReport:
     started: str
     finished: str = ""
     items: list[ItemRecord] = field(default_factory=list)
+    trend: dict[str, Any] | None = None  # from the history: kspec.trend in the JSON
 
     def add(self, record: ItemRecord) -> None:
         self.items = [r for r in self.items if r.node_id != record.node_id] + [record]
@@ -81,17 +82,18 @@ class RunReport:
     def to_json(self) -> dict[str, Any]:
         """The drift report: exactly the plan's format, with extra fields under ``kspec``."""
         events = self.events()
-        types = [t for t in TYPE_SUMMARY_KEYS if any(e.get("type") == t for e in events)]
-        summary: dict[str, int] = {"total": len(events)}
+        active = [e for e in events if e.get("drift") != "resolved"]  # resolved: not drift
+        types = [t for t in TYPE_SUMMARY_KEYS if any(e.get("type") == t for e in active)]
+        summary: dict[str, int] = {"total": len(active)}
         for kind, key in TYPE_SUMMARY_KEYS.items():
-            summary[key] = sum(1 for e in events if e.get("type") == kind)
+            summary[key] = sum(1 for e in active if e.get("type") == kind)
         counts = self.counts()
         return {
             "timestamp": self.finished or self.started,
             "spec": {"name": self.spec_name, "version": self.spec_version},
             "drift": {
-                "detected": bool(events),
-                "severity": max_severity(str(e.get("severity", "")) for e in events),
+                "detected": bool(active),
+                "severity": max_severity(str(e.get("severity", "")) for e in active),
                 "types": types,
                 "summary": summary,
             },
@@ -108,6 +110,7 @@ class RunReport:
                 "results": [r.to_json() for r in self.ordered()],
                 "errors": [{"node_id": r.node_id, "message": r.message}
                            for r in self.ordered() if r.status == "error"],
+                **({"trend": self.trend} if self.trend is not None else {}),
             },
         }
 
@@ -126,6 +129,7 @@ def pass_rate(counts: Mapping[str, int]) -> float:
 
 def summary_line(counts: Mapping[str, int], events: Sequence[Mapping[str, Any]]) -> str:
     """``kspec: 12 checks, 9 passed, 2 drifted, 1 error; 5 drift events (high)``."""
+    events = [e for e in events if e.get("drift") != "resolved"]
     return (f"{counts.get('total', 0)} checks, {counts.get('passed', 0)} passed, "
             f"{counts.get('failed', 0)} drifted, {counts.get('error', 0)} error(s); "
             f"{len(events)} drift event(s)"

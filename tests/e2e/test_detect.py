@@ -218,6 +218,8 @@ def _without_times(report: dict[str, Any]) -> dict[str, Any]:
     for key in ("started", "finished", "cluster"):
         extra.pop(key)
     report["kspec"] = extra
+    report["events"] = [{k: v for k, v in e.items() if k != "first_seen"}
+                        for e in report["events"]]
     return report
 
 
