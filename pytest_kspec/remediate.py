@@ -296,7 +296,7 @@ class Remediator:
                 self.cluster.replace(_restored(expected, live), dry_run=self.dry_run)
                 break
             except ApiError as e:
-                if e.status != 409:
+                if e.status not in (404, 409):  # 404: deleted since detection
                     return self._block(UPDATE, FAILED, error=_why(e, POLICY_ROLE),
                                        details=details)
             fresh = self._read(expected)
