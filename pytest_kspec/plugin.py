@@ -14,8 +14,10 @@ import pytest
 from pytest_kspec.access import AccessOptions, ClusterAccess, sim_paths
 from pytest_kspec.detect import TYPES, make_plan
 from pytest_kspec.errors import KspecError, SpecError
+from pytest_kspec.history_run import DB_NAME
 from pytest_kspec.items import ATTEMPTS_KEY, OUTCOME_KEY, RUN_KEY, KspecItem, SpecFile, get_run
 from pytest_kspec.remediate import DeletionBudget, RemediationOptions, remediation_line
+from pytest_kspec.report.html import item_extras, summary_html
 from pytest_kspec.report.model import ItemRecord, summary_line
 from pytest_kspec.run import Run
 from pytest_kspec.settings import Settings, add_options
@@ -61,11 +63,17 @@ def pytest_configure(config: pytest.Config) -> None:
         drift_config, remediate=settings.remediate, dry_run=settings.dry_run,
         prune=settings.prune, max_deletions=settings.max_deletions)
     spec_node = _spec_node(config, settings.spec)
+    history = None if settings.no_history else (
+        settings.history or Path(drift_config.storage.path or settings.reports / DB_NAME))
     config.stash[RUN_KEY] = Run(spec, plan, access, spec_node=spec_node, reports=settings.reports,
-                                config=drift_config, remediation=remediation)
+                                config=drift_config, remediation=remediation, history=history)
     _collect_spec(config, settings.spec)
     if not hasattr(config, "workerinput") and not config.option.xmlpath:
         config.option.xmlpath = str(settings.reports / "junit.xml")
+    if (not hasattr(config, "workerinput") and hasattr(config.option, "htmlpath")
+            and not config.option.htmlpath):  # pytest-html's own configure runs after this
+        config.option.htmlpath = str(settings.reports / "report.html")
+        config.option.self_contained_html = True
     if not hasattr(config, "workerinput"):
         config.pluginmanager.register(_Reporter(config), "kspec-reporter")
         if config.pluginmanager.hasplugin("xdist"):
@@ -166,6 +174,9 @@ def pytest_runtest_makereport(
         # The teardown record (with each event's remediation) replaces the call's.
         data = {**record.to_json(), "events": record.events, "order": record.order}
         report.kspec_record = data  # type: ignore[attr-defined]
+        extras = item_extras(data, phase=call.when)  # pytest-html shows them
+        if extras:
+            report.extras = [*getattr(report, "extras", []), *extras]  # type: ignore[attr-defined]
         if remediated:
             report.kspec_attempts = item.stash[ATTEMPTS_KEY]  # type: ignore[attr-defined]
     return report
@@ -193,13 +204,36 @@ class _Reporter:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.path is None:
             return
-        report = get_run(self.config).report
+        run = get_run(self.config)
+        report = run.report
         terminalreporter.write_sep("-", "kspec")
         terminalreporter.write_line(f"kspec: {summary_line(report.counts(), report.events())}")
         fixes = remediation_line(report.events())
         if fixes:
             terminalreporter.write_line(f"kspec: {fixes}")
         terminalreporter.write_line(f"kspec: drift report written to {self.path}")
+        if run.history.trend is not None:
+            terminalreporter.write_line(f"kspec: {run.history.trend.line()}")
+        if run.history.error:
+            terminalreporter.write_line(f"kspec: history not updated: {run.history.error}",
+                                        yellow=True)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_summary(self, prefix: list[str], summary: list[str],
+                                    postfix: list[str], session: pytest.Session) -> None:
+        """The trend (direction, rule, inline SVG chart of pass %) atop the HTML report."""
+        block = summary_html(get_run(self.config).report.trend)
+        if block:
+            prefix.append(block)
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        """Every report file is written by now: keep copies under <reports>/runs/<run-id>/."""
+        run = get_run(config)
+        if self.path is not None:
+            files = [self.path, Path(config.option.xmlpath or ""),
+                     Path(getattr(config.option, "htmlpath", None) or "")]
+            run.history.archive(run.reports, [f for f in files if f.name])
+        run.history.close()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -47,6 +47,8 @@ class Settings:
     reports: Path
     prune: bool = False
     max_deletions: int | None = None  # None: as the DriftConfig says (default 5)
+    history: Path | None = None  # None: the DriftConfig's storage.path, else <reports>/history.db
+    no_history: bool = False
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings | None:
@@ -72,6 +74,9 @@ class Settings:
             else Path(reports),
             prune=bool(config.getoption("kspec_prune")),
             max_deletions=config.getoption("kspec_max_deletions"),
+            history=(Path(config.getoption("kspec_history"))
+                     if config.getoption("kspec_history") else None),
+            no_history=bool(config.getoption("kspec_no_history")),
         )
 
 
@@ -113,6 +118,12 @@ def add_options(parser: pytest.Parser) -> None:
                          "settings; command-line flags override it.")
     group.addoption("--kspec-reports", dest="kspec_reports", metavar="DIR", default=None,
                     help="where drift-report.json, JUnit and HTML reports go (default reports).")
+    group.addoption("--kspec-history", dest="kspec_history", metavar="PATH", default=None,
+                    help="history database (default: the DriftConfig's storage.path, else "
+                         "<reports>/history.db).")
+    group.addoption("--kspec-no-history", dest="kspec_no_history", action="store_true",
+                    help="neither read nor write the history (no deleted/new-violation "
+                         "verdicts, no trend).")
     parser.addini("kspec_spec", "default for --kspec-spec", default="")
     parser.addini("kspec_types", "default for --kspec-types", default="")
     parser.addini("kspec_config", "default for --kspec-config", default="")

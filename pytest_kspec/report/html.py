@@ -1,0 +1,161 @@
+"""HTML pieces for the pytest-html report: per-item extras and the pass % trend chart.
+
+Everything is plain, escaped HTML and inline SVG: no script, no stylesheet or font from a
+CDN, so the self-contained report opens offline. Extras are pytest-html's ``extras.html``
+dicts (``name``, ``format_type``, ``content``, ``mime_type``, ``extension``), built here
+without importing pytest-html so the module stays usable on its own.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from html import escape
+from typing import Any
+
+import yaml
+
+CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 640, 180, 32
+_CELL = 'style="border:1px solid #ccc;padding:2px 6px;vertical-align:top"'
+_PRE = 'style="margin:0;white-space:pre-wrap;font-size:12px"'
+
+
+def html_extra(content: str, name: str = "kspec") -> dict[str, str | None]:
+    """A pytest-html ``html`` extra."""
+    return {"name": name, "format_type": "html", "content": content, "mime_type": None,
+            "extension": None}
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "<em>absent</em>"
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    return escape(text if len(text) <= 200 else text[:197] + "...")
+
+
+def _yaml(value: Any) -> str:
+    if value is None:
+        return "(absent)\n"
+    return yaml.safe_dump(value, sort_keys=False, default_flow_style=False)
+
+
+def diff_table(changes: Sequence[Mapping[str, Any]]) -> str:
+    """The field diff of a modified policy: path, expected, actual, weakening, who changed it."""
+    rows = []
+    for c in changes:
+        who = escape(str(c.get("manager") or ""))
+        if c.get("time"):
+            who += f" at {escape(str(c['time']))}"
+        weak = "weakens" if c.get("weakening") else ""
+        rows.append(f"<tr><td {_CELL}><code>{escape(str(c.get('path', '')))}</code></td>"
+                    f"<td {_CELL}>{_value(c.get('expected'))}</td>"
+                    f"<td {_CELL}>{_value(c.get('actual'))}</td>"
+                    f"<td {_CELL}>{weak}</td><td {_CELL}>{who}</td></tr>")
+    head = "".join(f"<th {_CELL}>{h}</th>" for h in
+                   ("field", "expected", "actual", "enforcement", "changed by"))
+    return (f'<table class="kspec-diff" style="border-collapse:collapse;margin:4px 0">'
+            f"<tr>{head}</tr>{''.join(rows)}</table>")
+
+
+def expected_actual(event: Mapping[str, Any]) -> str:
+    """Expected and actual side by side, as YAML."""
+    return (f'<table class="kspec-yaml" style="border-collapse:collapse;margin:4px 0"><tr>'
+            f"<th {_CELL}>expected</th><th {_CELL}>actual</th></tr><tr>"
+            f"<td {_CELL}><pre {_PRE}>{escape(_yaml(event.get('expected')))}</pre></td>"
+            f"<td {_CELL}><pre {_PRE}>{escape(_yaml(event.get('actual')))}</pre></td></tr>"
+            "</table>")
+
+
+def remediation_block(events: Sequence[Mapping[str, Any]]) -> str:
+    """What remediation did per resource: action, status, when, why not."""
+    rows = []
+    for e in events:
+        rem = e.get("remediation")
+        if not isinstance(rem, Mapping):
+            continue
+        why = escape(str(rem.get("error") or ""))
+        dry = " (dry run)" if rem.get("dry_run") else ""
+        rows.append(f"<tr><td {_CELL}>{escape(str(e.get('resource', '')))}</td>"
+                    f"<td {_CELL}>{escape(str(rem.get('action', '')))}{dry}</td>"
+                    f'<td {_CELL} class="kspec-remediation-{escape(str(rem.get("status")))}">'
+                    f"{escape(str(rem.get('status', '')))}</td>"
+                    f"<td {_CELL}>{escape(str(rem.get('timestamp') or ''))}</td>"
+                    f"<td {_CELL}>{why}</td></tr>")
+    if not rows:
+        return ""
+    head = "".join(f"<th {_CELL}>{h}</th>" for h in
+                   ("resource", "action", "status", "time", "note"))
+    return (f'<div class="kspec-remediation"><h4>Remediation</h4><table style="border-collapse:'
+            f'collapse">{"<tr>" + head + "</tr>"}{"".join(rows)}</table></div>')
+
+
+def item_extras(record: Mapping[str, Any], *, phase: str = "call") -> list[dict[str, str | None]]:
+    """pytest-html extras for one item's report record: per drift event a header, the field
+    diff table and expected/actual YAML (call/setup); the remediation result (teardown)."""
+    events = [e for e in record.get("events") or [] if isinstance(e, Mapping)]
+    if phase == "teardown":
+        block = remediation_block(events)
+        return [html_extra(block, "kspec remediation")] if block else []
+    parts = []
+    for event in events[:20]:
+        head = (f"<h4>{escape(str(event.get('resource', '')))}: "
+                f"{escape(str(event.get('drift', '')))} ({escape(str(event.get('severity')))})"
+                "</h4>")
+        body = escape(str(event.get("message") or ""))
+        if event.get("first_seen"):
+            body += f" <small>first seen {escape(str(event['first_seen']))}</small>"
+        piece = head + (f"<p>{body}</p>" if body else "")
+        if event.get("changes"):
+            piece += diff_table(event["changes"])
+        if event.get("expected") is not None or event.get("actual") is not None:
+            piece += expected_actual(event)
+        parts.append(f'<div class="kspec-event">{piece}</div>')
+    if len(events) > 20:
+        parts.append(f"<p>... and {len(events) - 20} more events (see drift-report.json)</p>")
+    return [html_extra("".join(parts), "kspec drift")] if parts else []
+
+
+def trend_svg(rates: Sequence[float], *, width: int = CHART_WIDTH,
+              height: int = CHART_HEIGHT) -> str:
+    """Pass % of the last runs (oldest left) as an inline SVG line chart with 0-100 % axes."""
+    pad = CHART_PAD
+    inner_w, inner_h = width - 2 * pad, height - 2 * pad
+    n = len(rates)
+
+    def xy(i: int, v: float) -> tuple[float, float]:
+        x = pad + (inner_w * i / (n - 1) if n > 1 else inner_w / 2)
+        return round(x, 1), round(pad + inner_h * (1 - max(0.0, min(v, 100.0)) / 100), 1)
+
+    grid = []
+    for pct in (0, 50, 100):
+        y = pad + inner_h * (1 - pct / 100)
+        grid.append(f'<line x1="{pad}" y1="{y}" x2="{width - pad}" y2="{y}" stroke="#ddd"/>'
+                    f'<text x="{pad - 4}" y="{y + 4}" font-size="10" text-anchor="end">'
+                    f"{pct}%</text>")
+    points = [xy(i, v) for i, v in enumerate(rates)]
+    line = (f'<polyline fill="none" stroke="#2a7ae2" stroke-width="2" points="'
+            f'{" ".join(f"{x},{y}" for x, y in points)}"/>') if n > 1 else ""
+    dots = "".join(f'<circle cx="{x}" cy="{y}" r="3" fill="#2a7ae2"><title>run {i + 1}: '
+                   f"{v:.1f}%</title></circle>" for i, ((x, y), v) in enumerate(zip(
+                       points, rates, strict=True)))
+    label = (f'<text x="{width / 2}" y="{height - 6}" font-size="11" text-anchor="middle">'
+             f"pass % over the last {n} run(s), oldest left</text>")
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" class="kspec-trend" width="{width}" '
+            f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
+            f'aria-label="pass % trend">{"".join(grid)}{line}{dots}{label}</svg>')
+
+
+def summary_html(trend: Mapping[str, Any] | None) -> str:
+    """The report's summary section: trend direction, its rule, the chart, pass % per day."""
+    if not trend:
+        return ""
+    rates = [float(v) for v in trend.get("pass_rates") or []]
+    days = "".join(f"<tr><td {_CELL}>{escape(str(d['day']))}</td><td {_CELL}>{d['runs']}</td>"
+                   f"<td {_CELL}>{d['pass_rate']:.1f}%</td></tr>"
+                   for d in trend.get("daily") or [])
+    change = float(trend.get("change_pp") or 0.0)
+    return (f'<div class="kspec-trend-summary"><h3>kspec trend: '
+            f"{escape(str(trend.get('direction')))} ({change:+.1f} pp)</h3>"
+            f"<p><small>{escape(str(trend.get('rule', '')))}</small></p>{trend_svg(rates)}"
+            f'<table style="border-collapse:collapse"><tr><th {_CELL}>day (UTC)</th>'
+            f"<th {_CELL}>runs</th><th {_CELL}>pass %</th></tr>{days}</table></div>")
