@@ -19,7 +19,7 @@ EXIT_OK, EXIT_DRIFT, EXIT_INCOMPLETE = 0, 1, 2
 
 def build_parser() -> argparse.ArgumentParser:
     import pytest_kspec.sim.serve as serve
-    from pytest_kspec import desired_cli, drift_cli
+    from pytest_kspec import desired_cli, drift_cli, history_cli
 
     parser = argparse.ArgumentParser(
         prog="kspec", description="Prove that a Kubernetes cluster matches its kspec spec.")
@@ -40,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
                           "when configured) and verify each fix")
     drift_cli.add_remediate_arguments(remediate)
     remediate.set_defaults(handler=drift_cli.run_detect)
+    history = drift_commands.add_parser(
+        "history", help="drift history: what drifted when, for how long, what was fixed; "
+                        "--verify checks the audit trail")
+    history_cli.add_arguments(history)
+    history.set_defaults(handler=history_cli.run)
 
     policies = commands.add_parser(
         "policies", help="print the Kyverno ClusterPolicies the spec expects (multi-doc YAML)")

@@ -15,6 +15,7 @@ from pytest_kspec.access import AccessOptions, ClusterAccess, sim_paths
 from pytest_kspec.config import DriftConfig, load_drift_config, parse_duration, parse_types
 from pytest_kspec.detect import Plan, drift_properties, make_plan
 from pytest_kspec.errors import SpecError, UsageError
+from pytest_kspec.history_run import DB_NAME
 from pytest_kspec.remediate import (
     RemediationOptions,
     remediation_line,
@@ -53,6 +54,11 @@ def add_detect_arguments(parser: argparse.ArgumentParser) -> None:
                         help="time between runs with --watch (30s, 5m, 1h; default: the "
                              "DriftConfig's interval, else 5m)")
     parser.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
+    parser.add_argument("--history", metavar="FILE", default=None,
+                        help="history database (default: the DriftConfig's storage.path, else "
+                             "<reports>/history.db)")
+    parser.add_argument("--no-history", dest="no_history", action="store_true",
+                        help="neither read nor write the history")
     parser.add_argument("--no-auto-remediate", dest="no_auto_remediate", action="store_true",
                         help="do not remediate even when the DriftConfig says remediation.auto")
 
@@ -136,8 +142,10 @@ def _detect_once(plan: Plan, access: ClusterAccess, config: DriftConfig,
                  remediation: RemediationOptions | None = None) -> int:
     spec_node = os.path.relpath(plan.spec.path) if plan.spec.path.is_absolute() else str(
         plan.spec.path)
+    history = None if getattr(args, "no_history", False) else Path(
+        getattr(args, "history", None) or config.storage.path or Path(args.reports) / DB_NAME)
     run = Run(plan.spec, plan, access, spec_node=spec_node, reports=Path(args.reports),
-              config=config, remediation=remediation)
+              config=config, remediation=remediation, history=history, source="cli")
     properties: dict[str, dict[str, str]] = {}
     for target in plan.targets:
         outcome = run.evaluate(target)
@@ -154,15 +162,22 @@ def _detect_once(plan: Plan, access: ClusterAccess, config: DriftConfig,
                 for line in remediation_text(outcome.events).splitlines():
                     print(f"        fix: {line}", file=out)
     path = run.finish()
-    write_junit(run.report, Path(args.reports) / "junit.xml", properties)
+    junit = Path(args.reports) / "junit.xml"
+    write_junit(run.report, junit, properties)
     if args.output:
         write_json_atomic(Path(args.output), run.report.to_json())
+    run.history.archive(Path(args.reports), [path, junit])
+    run.history.close()
     counts = run.report.counts()
     print(f"kspec: {summary_line(counts, run.report.events())}", file=out)
     fixes = remediation_line(run.report.events())
     if fixes:
         print(f"kspec: {fixes}", file=out)
     print(f"kspec: drift report written to {path}", file=out)
+    if run.history.trend is not None:
+        print(f"kspec: {run.history.trend.line()}", file=out)
+    if run.history.error:
+        print(f"kspec: history not updated: {run.history.error}", file=out)
     if counts.get("error"):
         return EXIT_INCOMPLETE
     return EXIT_DRIFT if counts.get("failed") else EXIT_OK
