@@ -32,7 +32,21 @@ from pytest_kspec.detect import (
 )
 from pytest_kspec.drift import DriftEvent, PolicyComparison, compare_policy, summarize
 from pytest_kspec.errors import ApiError, KspecError
-from pytest_kspec.report.model import utc_now
+from pytest_kspec.report.model import REMEDIATION_STATUSES, remediation_counts, utc_now
+
+__all__ = [
+    "ACTIONS",
+    "STATUSES",
+    "DeletionBudget",
+    "MemoryRecorder",
+    "RemediationOptions",
+    "RemediationRecorder",
+    "Remediator",
+    "remediation_counts",
+    "remediation_line",
+    "remediation_properties",
+    "remediation_text",
+]
 
 if TYPE_CHECKING:
     from pytest_kspec.cluster import Cluster
@@ -44,7 +58,7 @@ log = logging.getLogger("pytest_kspec.remediate")
 
 APPLIED, VERIFIED, FAILED = "applied", "verified", "failed"
 DRY_RUN, MANUAL, SKIPPED = "dry-run", "manual-required", "skipped"
-STATUSES: tuple[str, ...] = (APPLIED, VERIFIED, FAILED, DRY_RUN, MANUAL, SKIPPED)
+STATUSES: tuple[str, ...] = REMEDIATION_STATUSES  # applied, verified, failed, dry-run, ...
 CREATE, UPDATE, DELETE, REPORT = "create", "update", "delete", "report"
 ACTIONS: tuple[str, ...] = (CREATE, UPDATE, DELETE, REPORT)
 
@@ -429,18 +443,6 @@ class Remediator:
 
 
 # -- report helpers ------------------------------------------------------------------------
-
-
-def remediation_counts(events: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-    """How many events got a remediation block, and how many per status."""
-    counts = {"drifted": 0, **{s: 0 for s in STATUSES}}
-    for event in events:
-        block = event.get("remediation")
-        if isinstance(block, Mapping) and block.get("status"):
-            counts["drifted"] += 1
-            status = str(block["status"])
-            counts[status] = counts.get(status, 0) + 1
-    return counts
 
 
 def remediation_line(events: Iterable[Mapping[str, Any]]) -> str | None:

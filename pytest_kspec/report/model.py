@@ -110,9 +110,26 @@ class RunReport:
                 "results": [r.to_json() for r in self.ordered()],
                 "errors": [{"node_id": r.node_id, "message": r.message}
                            for r in self.ordered() if r.status == "error"],
+                "remediation": remediation_counts(events),
                 **({"trend": self.trend} if self.trend is not None else {}),
             },
         }
+
+
+REMEDIATION_STATUSES: tuple[str, ...] = (
+    "applied", "verified", "failed", "dry-run", "manual-required", "skipped")
+
+
+def remediation_counts(events: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """Events that got a remediation block (``drifted``), and how many per status."""
+    counts = {"drifted": 0, **{s: 0 for s in REMEDIATION_STATUSES}}
+    for event in events:
+        block = event.get("remediation")
+        if isinstance(block, Mapping) and block.get("status"):
+            counts["drifted"] += 1
+            status = str(block["status"])
+            counts[status] = counts.get(status, 0) + 1
+    return counts
 
 
 def max_severity(severities: Iterable[str]) -> str:

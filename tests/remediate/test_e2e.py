@@ -50,6 +50,9 @@ def test_deleted_policy_is_restored_and_verified(cluster: Cluster, sim_for: SimF
     assert live is not None
     assert compare_policy(expected_policy(cluster, "require-run-as-non-root"), live) is None
     assert "kspec: remediation: 1 drifted, 1 fixed (verified), 0 failed" in result.stdout
+    assert result.report is not None
+    counts = result.report["kspec"]["remediation"]
+    assert (counts["drifted"], counts["verified"], counts["failed"]) == (1, 1, 0)
     props = _junit_props(result, "require-run-as-non-root")
     assert props["kspec.remediation.action"] == "create"
     assert props["kspec.remediation.status"] == "verified"
