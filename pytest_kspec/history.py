@@ -67,8 +67,10 @@ MIGRATIONS: Mapping[int, Sequence[str]] = {
         " TEXT NOT NULL, severity TEXT NOT NULL, message TEXT NOT NULL, first_seen INTEGER NOT"
         " NULL, last_seen INTEGER NOT NULL, last_run INTEGER NOT NULL, UNIQUE(scope,"
         " fingerprint))",
-        "CREATE TABLE episodes (event INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER,"
-        " start_run INTEGER NOT NULL, PRIMARY KEY(event, start)) WITHOUT ROWID",
+        # primary key columns first: SQLite 3.40's integrity_check misreads WITHOUT ROWID
+        # tables whose key columns come after others
+        "CREATE TABLE episodes (event INTEGER NOT NULL, start_run INTEGER NOT NULL, start"
+        " INTEGER NOT NULL, end INTEGER, PRIMARY KEY(event, start_run)) WITHOUT ROWID",
         "CREATE TABLE remediations (id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, scope INTEGER"
         " NOT NULL, event INTEGER, ts INTEGER NOT NULL, resource TEXT NOT NULL, action TEXT NOT"
         " NULL, status TEXT NOT NULL)",
@@ -221,13 +223,20 @@ class HistoryStore:
         self.path = Path(path)
         self.key = key
         self.clock = clock
+        conn: sqlite3.Connection | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None)
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=NORMAL")
+            conn = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None)
+            self.conn = conn
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
-        except (OSError, sqlite3.Error) as e:
+        except BaseException as e:
+            if conn is not None:
+                conn.close()
+            if not isinstance(e, OSError | sqlite3.Error):
+                raise
             raise HistoryError(f"{self.path}: cannot open the history database ({e}); check "
                                "the path and its permissions, or run with --kspec-no-history"
                                ) from e
@@ -253,6 +262,10 @@ class HistoryStore:
         self.conn.execute("COMMIT")
 
     def _migrate(self) -> None:
+        """Apply forward migrations; a reader of an up-to-date file takes no write lock."""
+        (version,) = self.conn.execute("PRAGMA user_version").fetchone()
+        if version == SCHEMA_VERSION:
+            return
         with self.transaction() as conn:
             (version,) = conn.execute("PRAGMA user_version").fetchone()
             if version > SCHEMA_VERSION:
@@ -352,7 +365,7 @@ class HistoryStore:
                " e.message, e.first_seen, e.last_seen, EXISTS(SELECT 1 FROM episodes o WHERE"
                " o.event = e.id AND o.end IS NULL), (SELECT COUNT(*) FROM episodes x WHERE"
                " x.event = e.id), (SELECT ep.end - ep.start FROM episodes ep WHERE"
-               " ep.event = e.id AND ep.end IS NOT NULL ORDER BY ep.start DESC LIMIT 1)"
+               " ep.event = e.id AND ep.end IS NOT NULL ORDER BY ep.start_run DESC LIMIT 1)"
                " FROM events e JOIN scopes s ON s.id = e.scope JOIN nodes n ON n.id = e.node"
                " WHERE e.last_seen >= ?")
         args: list[Any] = [since or 0]
@@ -455,8 +468,8 @@ class HistoryStore:
             "WHERE e.scope = ?", (sid,))}
         for fp, (eid, key, resource, start) in sorted(active.items()):
             if fp not in seen and key in judged:
-                conn.execute("UPDATE episodes SET end = ? WHERE event = ? AND start = ?",
-                             (now, eid, start))
+                conn.execute("UPDATE episodes SET end = ? WHERE event = ? AND end IS NULL",
+                             (now, eid))
                 log_.append("drift", now, {"run": run.run_id, "state": "resolved",
                                            "fingerprint": fp, "item": key,
                                            "resource": resource, "since": start})

@@ -50,7 +50,8 @@ def _path(args: argparse.Namespace) -> Path:
     return path
 
 
-def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     since = None
     if args.since:
         try:
