@@ -451,6 +451,7 @@ class HistoryStore:
     def _events(self, sid: int, rid: int, now: int, nodes: Mapping[str, int], run: RunInput,
                 log_: audit.AuditLog) -> set[str]:
         conn = self.conn
+        begun = int(run.started)  # a drift's first_seen: the start of the run that saw it
         judged = {i.key for i in run.items if i.status in ("passed", "failed")}
         seen: dict[str, tuple[ItemResult, Mapping[str, Any]]] = {}
         for item in run.items:
@@ -484,14 +485,14 @@ class HistoryStore:
                     "severity, message, first_seen, last_seen, last_run) VALUES "
                     "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (sid, fp, nodes[item.key], str(event.get("type", "")),
-                     str(event.get("resource", "")), *fields, now, now, rid)).lastrowid or 0)
+                     str(event.get("resource", "")), *fields, begun, now, rid)).lastrowid or 0)
             else:
                 eid = int(row[0])
                 conn.execute("UPDATE events SET drift = ?, severity = ?, message = ?, "
                              "last_seen = ?, last_run = ? WHERE id = ?", (*fields, now, rid, eid))
             if fp not in active:
                 conn.execute("INSERT INTO episodes(event, start, end, start_run) VALUES "
-                             "(?, ?, NULL, ?)", (eid, now, rid))
+                             "(?, ?, NULL, ?)", (eid, begun, rid))
                 log_.append("drift", now, {
                     "run": run.run_id, "state": "appeared", "fingerprint": fp,
                     "item": item.key, "type": event.get("type"), "resource": event.get("resource"),

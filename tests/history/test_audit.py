@@ -149,7 +149,7 @@ def test_history_table_and_json(db: Path, capsys: pytest.CaptureFixture[str]) ->
     assert main(["drift", "history", "--history", str(db), "--resource", "pod/shop/web-1"]) == 0
     out = capsys.readouterr().out
     assert "Pod/shop/web-1" in out and "Pod/shop/web-2" not in out
-    assert "resolved after 5m0s" in out
+    assert "resolved after 5m2s" in out
     assert main(["drift", "history", "--history", str(db), "--type", "policies",
                  "--format", "json"]) == 0
     assert '"events": []' in capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""History store: compact outcome deltas, drift episodes, scopes, retention with an injected clock."""
+"""History store: outcome deltas, drift episodes, scopes, retention with an injected clock."""
 
 from __future__ import annotations
 
@@ -72,8 +72,8 @@ def test_drift_is_one_event_with_episodes_not_a_row_per_run(store: HistoryStore)
         append(store, n, T0 + n * 300, run_items)
     (event,) = store.events()
     assert event.episodes == 3 and event.flapping and event.active
-    assert event.first_seen == T0 + 3
-    assert event.time_to_resolve == 300  # the last closed episode: run 3 to run 4
+    assert event.first_seen == T0  # the start of the run that first saw it
+    assert event.time_to_resolve == 303  # last closed episode: run 3 start to run 4 end
     assert store.conn.execute("SELECT COUNT(*) FROM events").fetchone() == (1,)
     assert store.conn.execute("SELECT COUNT(*) FROM episodes").fetchone() == (3,)
 
@@ -119,7 +119,7 @@ def test_retention_prunes_old_runs_and_keeps_newer_ones_whole(tmp_path: Path) ->
         now[0] = T0 + 39 * DAY + 10
         result = store.prune(30 * DAY)
         assert result.runs == 10  # days 0..9 finished more than 30 days ago
-        assert [r["run"] for r in store.runs()][0] == "run-00010"
+        assert next(r["run"] for r in store.runs()) == "run-00010"
         assert store.outcomes_at("run-00020") == kept_before  # rebased onto a keyframe
         assert store.outcomes_at("run-00010")["compliance::c10"] == "failed"
         assert store.events() == []  # the Pod/shop/old drift ended on day 5

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_kspec.trend import MIN_RUNS, THRESHOLD_PP, WINDOW, RunPoint, Trend, daily, direction, slope
+from pytest_kspec.trend import (
+    MIN_RUNS,
+    THRESHOLD_PP,
+    WINDOW,
+    RunPoint,
+    Trend,
+    daily,
+    direction,
+    slope,
+)
 
 DAY = 86_400.0
 T0 = 1_736_899_200.0  # 2025-01-15T00:00:00Z
