@@ -406,8 +406,8 @@ class HistoryStore:
         spec_id = int(spec[0]) if spec else int(conn.execute(
             "INSERT INTO specs(version, hash) VALUES (?, ?)",
             (run.spec_version, run.spec_hash)).lastrowid or 0)
-        prev = conn.execute("SELECT id, base FROM runs WHERE scope = ? ORDER BY id DESC LIMIT 1",
-                            (sid,)).fetchone()
+        prev = conn.execute("SELECT id, base, passed, failed, error, skipped FROM runs WHERE "
+                            "scope = ? ORDER BY id DESC LIMIT 1", (sid,)).fetchone()
         counts = run.counts()
         started, finished = int(run.started), int(run.finished)
         cur = conn.execute(
@@ -420,13 +420,22 @@ class HistoryStore:
         conn.execute("UPDATE runs SET base = ? WHERE id = ?", (rid if keyframe else prev[1], rid))
         nodes = {item.key: self._node_id(item.key) for item in run.items}
         self._outcomes(sid, rid, nodes, run.items, keyframe)
-        log_ = audit.AuditLog(conn, self.key)
-        active_fps = self._events(sid, rid, finished, nodes, run, log_)
-        log_.append("run", finished, {
-            "run": run.run_id, "spec": run.scope.spec_name, "spec_version": run.spec_version,
-            "spec_hash": run.spec_hash[:16], "cluster": run.scope.cluster,
-            "source": run.source, "started": started, "counts": counts,
-            "active": len(active_fps),
+        appeared: list[list[str]] = []
+        resolved: list[str] = []
+        active_fps = self._events(sid, rid, finished, nodes, run, appeared, resolved)
+        tally = [counts["passed"], counts["failed"], counts["error"], counts["skipped"]]
+        if prev is not None and not appeared and not resolved and list(prev[2:]) == tally:
+            return  # nothing changed since the previous run's record: persisting drift is
+            # covered by the record that saw it appear (and its active-set digest)
+        # One audit record per run that changed something: the drift that appeared
+        # ([item, resource, drift, severity]), the fingerprints that were resolved, counts
+        # (passed, failed, error, skipped) and a digest of every drift still active.
+        audit.AuditLog(conn, self.key).append("run", finished, {
+            "run": run.run_id, "scope": hashlib.sha256(
+                f"{run.scope.spec_name}\0{run.scope.cluster}".encode()).hexdigest()[:12],
+            "spec": f"{run.spec_version}@{run.spec_hash[:12]}", "started": started,
+            "counts": tally, "active": len(active_fps), "appeared": appeared,
+            "resolved": resolved,
             "digest": hashlib.sha256("\n".join(sorted(active_fps)).encode()).hexdigest()[:16]})
 
     def _outcomes(self, sid: int, rid: int, nodes: Mapping[str, int],
@@ -449,7 +458,7 @@ class HistoryStore:
                          [(sid, n, s) for n, s in new.items()])
 
     def _events(self, sid: int, rid: int, now: int, nodes: Mapping[str, int], run: RunInput,
-                log_: audit.AuditLog) -> set[str]:
+                appeared: list[list[str]], resolved: list[str]) -> set[str]:
         conn = self.conn
         begun = int(run.started)  # a drift's first_seen: the start of the run that saw it
         judged = {i.key for i in run.items if i.status in ("passed", "failed")}
@@ -467,13 +476,11 @@ class HistoryStore:
             "SELECT e.fingerprint, e.id, n.key, e.resource, ep.start FROM events e JOIN nodes n "
             "ON n.id = e.node JOIN episodes ep ON ep.event = e.id AND ep.end IS NULL "
             "WHERE e.scope = ?", (sid,))}
-        for fp, (eid, key, resource, start) in sorted(active.items()):
+        for fp, (eid, key, _resource, _start) in sorted(active.items()):
             if fp not in seen and key in judged:
                 conn.execute("UPDATE episodes SET end = ? WHERE event = ? AND end IS NULL",
                              (now, eid))
-                log_.append("drift", now, {"run": run.run_id, "state": "resolved",
-                                           "fingerprint": fp, "item": key,
-                                           "resource": resource, "since": start})
+                resolved.append(fp)
         for fp, (item, event) in sorted(seen.items()):
             fields = (str(event.get("drift", "")), str(event.get("severity", "")),
                       str(event.get("message", ""))[:500])
@@ -493,10 +500,7 @@ class HistoryStore:
             if fp not in active:
                 conn.execute("INSERT INTO episodes(event, start, end, start_run) VALUES "
                              "(?, ?, NULL, ?)", (eid, begun, rid))
-                log_.append("drift", now, {
-                    "run": run.run_id, "state": "appeared", "fingerprint": fp,
-                    "item": item.key, "type": event.get("type"), "resource": event.get("resource"),
-                    "drift": fields[0], "severity": fields[1], "message": fields[2]})
+                appeared.append([item.key, str(event.get("resource", "")), *fields[:2]])
         return set(seen) | {fp for fp, v in active.items() if fp not in seen and
                             v[1] not in judged}
 
@@ -524,8 +528,9 @@ class HistoryStore:
                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (run_id, sid, row[0] if row else None, when, resource,
                      str(attempt.get("action", "")), str(attempt.get("status", ""))))
-                audit.AuditLog(conn, self.key).append(
-                    "remediation", when, {**dict(attempt), "run": run_id})
+                body = {k: v for k, v in attempt.items() if v not in (None, {}, [], "")}
+                audit.AuditLog(conn, self.key).append("remediation", when,
+                                                      {**body, "run": run_id})
         except sqlite3.Error as e:
             raise HistoryError(f"{self.path}: could not record a remediation of {resource} "
                                f"({e})") from e

@@ -3,6 +3,7 @@ names the record and exits 1; HMAC with KSPEC_AUDIT_KEY."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -66,9 +67,15 @@ def test_an_untouched_trail_verifies(db: Path, capsys: pytest.CaptureFixture[str
     code, out = verify(db, capsys)
     assert code == 0
     assert out.startswith("audit trail intact:")
-    kinds = [r.split('"kind":"')[1].split('"')[0] for _, r in records(db)]
-    assert kinds.count("run") == 5 and kinds.count("remediation") == 5
-    assert kinds.count("drift") == 4  # two violations appeared and were resolved
+    bodies = [json.loads(r) for _, r in records(db)]
+    runs = [b for b in bodies if b["kind"] == "run"]
+    assert [b["kind"] for b in bodies].count("remediation") == 5
+    # run 4 changed nothing since run 3: no record; the others say what appeared/resolved
+    assert [b["run"] for b in runs] == ["run-0", "run-1", "run-2", "run-3"]
+    assert runs[1]["appeared"] == [["compliance::privileged", "Pod/shop/web-1", "violation",
+                                    "high"]]
+    assert len(runs[2]["resolved"]) == 1 and len(runs[2]["appeared"]) == 1
+    assert runs[3]["active"] == 0 and len(runs[3]["resolved"]) == 1
 
 
 def test_editing_one_byte_names_the_record(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
