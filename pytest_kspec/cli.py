@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -67,12 +68,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
         code: int = args.handler(args)
+        sys.stdout.flush()
     except KspecError as e:
         print(f"kspec: error: {e}", file=sys.stderr)
         return EXIT_INCOMPLETE
     except KeyboardInterrupt:
         print("kspec: interrupted", file=sys.stderr)
         return EXIT_INCOMPLETE
+    except BrokenPipeError:  # `kspec drift history | head`: the reader left; not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     return code
 
 

@@ -108,7 +108,8 @@ def _table(runs: list[dict[str, Any]], events: list[EventRow], fixes: list[dict[
     if not events:
         print("no drift recorded", file=out)
     else:
-        header = ("FIRST SEEN", "LAST SEEN", "STATE", "SEVERITY", "DRIFT", "RESOURCE", "SEEN")
+        header = ("FIRST SEEN", "LAST SEEN", "STATE", "SEVERITY", "DRIFT", "ITEM", "RESOURCE",
+                  "EPISODES")
         rows = []
         for e in events:
             state = "active" if e.active else (
@@ -116,7 +117,7 @@ def _table(runs: list[dict[str, Any]], events: list[EventRow], fixes: list[dict[
                 is not None else "resolved")
             seen = f"{e.episodes}x" + (" flapping" if e.flapping else "")
             rows.append((iso(e.first_seen), iso(e.last_seen), state, e.severity, e.drift,
-                         e.resource, seen))
+                         e.key, e.resource, seen))
         widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
         for row in [header, *rows]:
             print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip(),

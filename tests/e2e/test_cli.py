@@ -80,3 +80,14 @@ def test_policies_prints_the_generated_policies(cluster: Cluster) -> None:
     names = [d["metadata"]["name"] for d in yaml.safe_load_all(proc.stdout)]
     assert names == ["require-run-as-non-root", "disallow-privileged-containers",
                      "block-image-registries"]
+
+
+def test_output_into_a_closed_pipe_is_not_an_error(cluster: Cluster) -> None:
+    # `true` exits long before kspec starts writing: every write meets a closed pipe, as
+    # with `kspec drift history | head` on a long history.
+    cmd = (f"{sys.executable} -m pytest_kspec.cli policies --spec cluster-spec.yaml | true; "
+           "exit ${PIPESTATUS[0]}")
+    proc = subprocess.run(["bash", "-c", cmd], cwd=cluster.spec_path.parent, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
