@@ -267,31 +267,25 @@ class Detector:
     # -- compliance ---------------------------------------------------------------------
 
     def _compliance(self, target: Target) -> Outcome:
-        assert target.check is not None
-        result = evaluate(target.check, self.snapshot, self.compliance)
-        if result.passed:
-            return Outcome(target, "passed")
-        events = [
-            DriftEvent(type=COMPLIANCE, severity=target.severity, resource=v.resource,
-                       drift="violation", check=target.id, message=v.message,
-                       controls=list(target.controls))
-            for v in result.violations
-        ]
-        return Outcome(target, "failed", events, violation_text(result.summary, events),
-                       subjects=list(result.violations))
+        return self._violations(target, drift="violation", name_owner=False)
 
     # -- resources ----------------------------------------------------------------------
 
     def _resource(self, target: Target) -> Outcome:
         """The compliance check's violators as resource drift (one event per violation)."""
+        return self._violations(target, drift="non-compliant", name_owner=True)
+
+    def _violations(self, target: Target, *, drift: str, name_owner: bool) -> Outcome:
+        """One event per resource that breaks the target's compliance rule."""
         assert target.check is not None
         result = evaluate(target.check, self.snapshot, self.compliance)
         if result.passed:
             return Outcome(target, "passed")
         events = [
-            DriftEvent(type=RESOURCE, severity=target.severity, resource=v.resource,
-                       drift="non-compliant", check=target.id,
-                       message=v.message + (f" (owned by {v.owner})" if v.owner else ""),
+            DriftEvent(type=target.type, severity=target.severity, resource=v.resource,
+                       drift=drift, check=target.id,
+                       message=v.message + (f" (owned by {v.owner})"
+                                            if name_owner and v.owner else ""),
                        controls=list(target.controls))
             for v in result.violations
         ]
