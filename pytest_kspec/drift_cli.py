@@ -11,7 +11,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
-from pytest_kspec.access import AccessOptions, ClusterAccess, sim_paths
+from pytest_kspec.access import DEFAULT_SIM_VERSION, AccessOptions, ClusterAccess, sim_paths
 from pytest_kspec.config import DriftConfig, load_drift_config, parse_duration, parse_types
 from pytest_kspec.detect import Plan, drift_properties, make_plan
 from pytest_kspec.errors import SpecError, UsageError
@@ -39,7 +39,7 @@ def add_detect_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--context", metavar="NAME", help="kubeconfig context")
     parser.add_argument("--sim", metavar="PATH", action="append",
                         help="run against the embedded simulator preloaded from PATH")
-    parser.add_argument("--sim-version", metavar="VERSION", default="1.29.4",
+    parser.add_argument("--sim-version", metavar="VERSION", default=DEFAULT_SIM_VERSION,
                         help="Kubernetes version the simulator reports")
     parser.add_argument("--output", metavar="FILE",
                         help="also write the JSON drift report to FILE")
