@@ -15,16 +15,14 @@ from pytest_kspec.access import DEFAULT_SIM_VERSION, AccessOptions, ClusterAcces
 from pytest_kspec.config import DriftConfig, load_drift_config, parse_duration, parse_types
 from pytest_kspec.detect import Plan, drift_properties, make_plan
 from pytest_kspec.errors import SpecError, UsageError
-from pytest_kspec.history_run import DB_NAME
+from pytest_kspec.history_run import history_path
 from pytest_kspec.remediate import (
     RemediationOptions,
-    remediation_line,
     remediation_properties,
     remediation_text,
 )
 from pytest_kspec.report.json_report import write_json_atomic
 from pytest_kspec.report.junit import write_junit
-from pytest_kspec.report.model import summary_line
 from pytest_kspec.run import Run
 
 EXIT_OK, EXIT_DRIFT, EXIT_INCOMPLETE = 0, 1, 2
@@ -142,8 +140,8 @@ def _detect_once(plan: Plan, access: ClusterAccess, config: DriftConfig,
                  remediation: RemediationOptions | None = None) -> int:
     spec_node = os.path.relpath(plan.spec.path) if plan.spec.path.is_absolute() else str(
         plan.spec.path)
-    history = None if getattr(args, "no_history", False) else Path(
-        getattr(args, "history", None) or config.storage.path or Path(args.reports) / DB_NAME)
+    history = history_path(getattr(args, "history", None), config.storage.path,
+                           Path(args.reports), off=getattr(args, "no_history", False))
     run = Run(plan.spec, plan, access, spec_node=spec_node, reports=Path(args.reports),
               config=config, remediation=remediation, history=history, source="cli")
     properties: dict[str, dict[str, str]] = {}
@@ -168,16 +166,9 @@ def _detect_once(plan: Plan, access: ClusterAccess, config: DriftConfig,
         write_json_atomic(Path(args.output), run.report.to_json())
     run.history.archive(Path(args.reports), [path, junit])
     run.history.close()
+    for line in run.summary(path):
+        print(line, file=out)
     counts = run.report.counts()
-    print(f"kspec: {summary_line(counts, run.report.events())}", file=out)
-    fixes = remediation_line(run.report.events())
-    if fixes:
-        print(f"kspec: {fixes}", file=out)
-    print(f"kspec: drift report written to {path}", file=out)
-    if run.history.trend is not None:
-        print(f"kspec: {run.history.trend.line()}", file=out)
-    if run.history.error:
-        print(f"kspec: history not updated: {run.history.error}", file=out)
     if counts.get("error"):
         return EXIT_INCOMPLETE
     return EXIT_DRIFT if counts.get("failed") else EXIT_OK

@@ -34,6 +34,15 @@ log = logging.getLogger("pytest_kspec.history")
 DB_NAME = "history.db"
 
 
+def history_path(explicit: str | Path | None, storage_path: str | None, reports: Path, *,
+                 off: bool = False) -> Path | None:
+    """Where a run's history lives: the flag, else DriftConfig ``storage.path``, else
+    ``<reports>/history.db``; None when history is turned off."""
+    if off:
+        return None
+    return Path(explicit or storage_path or reports / DB_NAME)
+
+
 class RunHistory:
     """History for one run; ``path`` None turns it off (baseline empty, nothing written)."""
 

@@ -14,11 +14,11 @@ import pytest
 from pytest_kspec.access import AccessOptions, ClusterAccess, sim_paths
 from pytest_kspec.detect import TYPES, make_plan
 from pytest_kspec.errors import KspecError, SpecError
-from pytest_kspec.history_run import DB_NAME
+from pytest_kspec.history_run import history_path
 from pytest_kspec.items import ATTEMPTS_KEY, OUTCOME_KEY, RUN_KEY, KspecItem, SpecFile, get_run
-from pytest_kspec.remediate import DeletionBudget, RemediationOptions, remediation_line
+from pytest_kspec.remediate import DeletionBudget, RemediationOptions
 from pytest_kspec.report.html import item_extras, summary_html
-from pytest_kspec.report.model import ItemRecord, summary_line
+from pytest_kspec.report.model import ItemRecord
 from pytest_kspec.run import Run
 from pytest_kspec.settings import Settings, add_options
 from pytest_kspec.sim.pytest_fixtures import kspec_sim  # noqa: F401  (fixture)
@@ -63,8 +63,8 @@ def pytest_configure(config: pytest.Config) -> None:
         drift_config, remediate=settings.remediate, dry_run=settings.dry_run,
         prune=settings.prune, max_deletions=settings.max_deletions)
     spec_node = _spec_node(config, settings.spec)
-    history = None if settings.no_history else (
-        settings.history or Path(drift_config.storage.path or settings.reports / DB_NAME))
+    history = history_path(settings.history, drift_config.storage.path, settings.reports,
+                           off=settings.no_history)
     config.stash[RUN_KEY] = Run(spec, plan, access, spec_node=spec_node, reports=settings.reports,
                                 config=drift_config, remediation=remediation, history=history)
     _collect_spec(config, settings.spec)
@@ -204,19 +204,9 @@ class _Reporter:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.path is None:
             return
-        run = get_run(self.config)
-        report = run.report
         terminalreporter.write_sep("-", "kspec")
-        terminalreporter.write_line(f"kspec: {summary_line(report.counts(), report.events())}")
-        fixes = remediation_line(report.events())
-        if fixes:
-            terminalreporter.write_line(f"kspec: {fixes}")
-        terminalreporter.write_line(f"kspec: drift report written to {self.path}")
-        if run.history.trend is not None:
-            terminalreporter.write_line(f"kspec: {run.history.trend.line()}")
-        if run.history.error:
-            terminalreporter.write_line(f"kspec: history not updated: {run.history.error}",
-                                        yellow=True)
+        for line in get_run(self.config).summary(self.path):
+            terminalreporter.write_line(line, yellow=line.startswith("kspec: history not"))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str],

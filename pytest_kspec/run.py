@@ -18,9 +18,10 @@ from pytest_kspec.remediate import (
     RemediationOptions,
     RemediationRecorder,
     Remediator,
+    remediation_line,
 )
 from pytest_kspec.report.json_report import write_json_atomic
-from pytest_kspec.report.model import ItemRecord, RunReport, utc_now
+from pytest_kspec.report.model import ItemRecord, RunReport, summary_line, utc_now
 from pytest_kspec.trend import RunPoint
 
 if TYPE_CHECKING:
@@ -146,6 +147,20 @@ class Run:
             for attempt in attempts:
                 self.recorder.record(attempt)
         return attempts
+
+    def summary(self, report_path: Path) -> list[str]:
+        """The closing lines both the plugin and ``kspec drift`` print after a run."""
+        events = self.report.events()
+        lines = [f"kspec: {summary_line(self.report.counts(), events)}"]
+        fixes = remediation_line(events)
+        if fixes:
+            lines.append(f"kspec: {fixes}")
+        lines.append(f"kspec: drift report written to {report_path}")
+        if self.history.trend is not None:
+            lines.append(f"kspec: {self.history.trend.line()}")
+        if self.history.error:
+            lines.append(f"kspec: history not updated: {self.history.error}")
+        return lines
 
     def finish(self) -> Path:
         """Close the report and write ``drift-report.json`` atomically; returns its path."""
