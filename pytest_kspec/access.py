@@ -10,7 +10,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pytest_kspec.cluster import Cluster, RetryPolicy
 from pytest_kspec.errors import ApiError, ClusterError
@@ -124,10 +124,3 @@ def sim_paths(values: Sequence[str] | None) -> tuple[Path, ...]:
         out.append(path)
     return tuple(out)
 
-
-def describe_access(options: AccessOptions) -> dict[str, Any]:
-    """What the run will talk to, without connecting (for --collect-only headers)."""
-    if options.sim_state:
-        return {"server": "embedded simulator", "state": [str(p) for p in options.sim_state]}
-    return {"kubeconfig": options.kubeconfig or "$KUBECONFIG/~/.kube/config/in-cluster",
-            "context": options.context or "(current)"}
