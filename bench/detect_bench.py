@@ -19,11 +19,10 @@ from typing import Any
 
 from kubernetes import client, config
 
-from pytest_kspec.catalog import enumerate_checks
-from pytest_kspec.cluster import Cluster
-from pytest_kspec.compliance import evaluate
+from pytest_kspec.cluster import Cluster, Snapshot
+from pytest_kspec.desired import enumerate_checks
+from pytest_kspec.detect import evaluate
 from pytest_kspec.sim import Simulator
-from pytest_kspec.snapshot import Snapshot
 
 BODY = {"workloads": {"containers": {"forbidden": [
     {"key": "securityContext.privileged", "value": True}]}}}

@@ -18,12 +18,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from pytest_kspec.cluster import Cluster
+from pytest_kspec.cluster import Cluster, Snapshot
 from pytest_kspec.desired import generate_policies
 from pytest_kspec.detect import Detector, make_plan
 from pytest_kspec.remediate import RemediationOptions, Remediator
 from pytest_kspec.sim import Simulator
-from pytest_kspec.snapshot import Snapshot
 from pytest_kspec.spec import load_spec
 
 SPEC = """\

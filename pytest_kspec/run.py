@@ -6,12 +6,10 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_kspec.access import ClusterAccess
-from pytest_kspec.config import DriftConfig
+from pytest_kspec.cluster import ClusterAccess
 from pytest_kspec.detect import Detector, Outcome, Plan, Target
 from pytest_kspec.errors import KspecError
-from pytest_kspec.history import Scope, parse_iso
-from pytest_kspec.history_run import HistoryRecorder, RunHistory, run_input
+from pytest_kspec.history import HistoryRecorder, RunHistory, RunPoint, Scope, parse_iso, run_input
 from pytest_kspec.remediate import (
     DeletionBudget,
     MemoryRecorder,
@@ -20,12 +18,11 @@ from pytest_kspec.remediate import (
     Remediator,
     remediation_line,
 )
-from pytest_kspec.report.json_report import write_json_atomic
-from pytest_kspec.report.model import ItemRecord, RunReport, summary_line, utc_now
-from pytest_kspec.trend import RunPoint
+from pytest_kspec.report import ItemRecord, RunReport, summary_line, utc_now, write_json_atomic
+from pytest_kspec.spec import DriftConfig
 
 if TYPE_CHECKING:
-    from pytest_kspec.spec import ClusterSpec
+    from pytest_kspec.spec.model import ClusterSpec
 
 log = logging.getLogger("pytest_kspec.run")
 

@@ -1,1 +1,28 @@
-"""Reports of a run: the model (what happened) apart from its renderers (JSON, JUnit, HTML)."""
+"""Report stage: the run's model (what happened) apart from its renderers (JSON, JUnit, HTML)."""
+
+from __future__ import annotations
+
+from pytest_kspec.report.html import item_extras, summary_html
+from pytest_kspec.report.json_report import write_json_atomic
+from pytest_kspec.report.junit import write_junit
+from pytest_kspec.report.model import (
+    REMEDIATION_STATUSES,
+    ItemRecord,
+    RunReport,
+    remediation_counts,
+    summary_line,
+    utc_now,
+)
+
+__all__ = [
+    "REMEDIATION_STATUSES",
+    "ItemRecord",
+    "RunReport",
+    "item_extras",
+    "remediation_counts",
+    "summary_html",
+    "summary_line",
+    "utc_now",
+    "write_json_atomic",
+    "write_junit",
+]

@@ -7,7 +7,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_kspec import __version__, drift
+from pytest_kspec import __version__
+from pytest_kspec.detect import max_severity as _highest
 
 TYPE_SUMMARY_KEYS: Mapping[str, str] = {
     "policy": "policies",
@@ -135,7 +136,7 @@ def remediation_counts(events: Iterable[Mapping[str, Any]]) -> dict[str, int]:
 def max_severity(severities: Iterable[str]) -> str:
     """The highest severity among ``severities``; ``none`` when there is none."""
     found = list(severities)
-    return drift.max_severity(found) if found else "none"
+    return _highest(found) if found else "none"
 
 
 def pass_rate(counts: Mapping[str, int]) -> float:

@@ -7,10 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from pytest_kspec.cluster import Cluster, RetryPolicy
+from pytest_kspec.cluster import Cluster, RetryPolicy, Snapshot
 from pytest_kspec.errors import ApiError, ClusterError
 from pytest_kspec.sim import Simulator
-from pytest_kspec.snapshot import Snapshot
 
 PODS = 1203
 

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from pytest_kspec.desired import generate_policies_for, render_yaml  # noqa: E402
+from pytest_kspec.desired.expected import generate_policies_for, render_yaml  # noqa: E402
 
 SPEC = ROOT / "examples" / "moderate.yaml"
 OUT = ROOT / "examples" / "demo-cluster.yaml"

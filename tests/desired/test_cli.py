@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_kspec import desired_cli
+from pytest_kspec.cli import policies as desired_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).resolve().parent / "golden"

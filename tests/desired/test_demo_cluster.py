@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import yaml
 
-from pytest_kspec import catalog, compliance
-from pytest_kspec.desired import expected_policies, is_kspec_managed
-from pytest_kspec.drift import compare_policy, compare_presence
-from pytest_kspec.snapshot import Snapshot
+from pytest_kspec.cluster import Snapshot
+from pytest_kspec.desired import catalog, expected_policies, is_kspec_managed
+from pytest_kspec.detect import compliance
+from pytest_kspec.detect.policydrift import compare_policy, compare_presence
 from pytest_kspec.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[2]

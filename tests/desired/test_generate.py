@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
-from pytest_kspec import catalog
-from pytest_kspec.desired import (
+from pytest_kspec.desired import catalog
+from pytest_kspec.desired.expected import (
     GENERATED_ANNOTATION,
     MANAGED_BY_LABEL,
     SPEC_NAME_ANNOTATION,
@@ -31,7 +31,7 @@ from pytest_kspec.desired import (
     is_kspec_managed,
     render_yaml,
 )
-from pytest_kspec.policies import CONTAINER_LISTS, SYSTEM_NAMESPACES
+from pytest_kspec.desired.rules import CONTAINER_LISTS, SYSTEM_NAMESPACES
 from pytest_kspec.spec import ClusterSpec, load_spec
 
 ROOT = Path(__file__).resolve().parents[2]

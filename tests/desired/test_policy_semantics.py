@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pytest_kspec.desired import generate_policies, generate_policies_for
+from pytest_kspec.desired.expected import generate_policies, generate_policies_for
 from pytest_kspec.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -85,7 +85,7 @@ def test_policies_prints_the_generated_policies(cluster: Cluster) -> None:
 def test_output_into_a_closed_pipe_is_not_an_error(cluster: Cluster) -> None:
     # `true` exits long before kspec starts writing: every write meets a closed pipe, as
     # with `kspec drift history | head` on a long history.
-    cmd = (f"{sys.executable} -m pytest_kspec.cli policies --spec cluster-spec.yaml | true; "
+    cmd = (f"{sys.executable} -m pytest_kspec.cli.main policies --spec cluster-spec.yaml | true; "
            "exit ${PIPESTATUS[0]}")
     proc = subprocess.run(["bash", "-c", cmd], cwd=cluster.spec_path.parent, capture_output=True,
                           text=True, timeout=60, check=False)

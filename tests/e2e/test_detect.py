@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pytest_kspec.desired import GENERATED_ANNOTATION, MANAGED_BY_LABEL
+from pytest_kspec.desired.expected import GENERATED_ANNOTATION, MANAGED_BY_LABEL
 from pytest_kspec.sim import Simulator
 
 from .conftest import Cluster, Result, _namespace, _pod, run_pytest, write_state

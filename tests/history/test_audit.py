@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from pytest_kspec.audit import KEY_ENV, audit_key
 from pytest_kspec.cli import main
-from pytest_kspec.history import HistoryStore, ItemResult, RunInput, Scope
+from pytest_kspec.history import KEY_ENV, HistoryStore, ItemResult, RunInput, Scope, audit_key
 
 T0 = 1_736_899_200
 SCOPE = Scope("shop-prod", "https://10.0.0.1:6443", "uid-a")

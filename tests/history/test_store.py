@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from pytest_kspec.history import (
+from pytest_kspec.history.runlink import archive_reports
+from pytest_kspec.history.store import (
     SCHEMA_VERSION,
     HistoryError,
     HistoryStore,
@@ -17,7 +18,6 @@ from pytest_kspec.history import (
     RunInput,
     Scope,
 )
-from pytest_kspec.history_run import archive_reports
 
 T0 = 1_736_899_200  # 2025-01-15T00:00:00Z
 DAY = 86_400

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_kspec.trend import (
+from pytest_kspec.history.trend import (
     MIN_RUNS,
     THRESHOLD_PP,
     WINDOW,

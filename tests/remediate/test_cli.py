@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pytest_kspec.drift import compare_policy
+from pytest_kspec.detect import compare_policy
 from pytest_kspec.sim import Simulator
 
 from .conftest import POLICY, Cluster, drift_config, expected_policy

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from e2e.conftest import _pod
 
-from pytest_kspec.drift import compare_policy
+from pytest_kspec.detect import compare_policy
 from pytest_kspec.sim import Simulator
 
 from .conftest import POLICY, Cluster, drift_config, expected_policy, kspec_run, rbac_objects

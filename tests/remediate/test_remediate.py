@@ -10,11 +10,9 @@ from typing import Any
 import pytest
 from e2e.conftest import _pod
 
-from pytest_kspec.access import AccessOptions, ClusterAccess
-from pytest_kspec.cluster import Cluster
-from pytest_kspec.config import DriftConfig, Remediation
+from pytest_kspec.cluster import AccessOptions, Cluster, ClusterAccess, Snapshot
 from pytest_kspec.detect import Detector, Outcome, Plan, make_plan
-from pytest_kspec.remediate import (
+from pytest_kspec.remediate.remediation import (
     DeletionBudget,
     RemediationOptions,
     Remediator,
@@ -23,8 +21,8 @@ from pytest_kspec.remediate import (
 )
 from pytest_kspec.run import Run
 from pytest_kspec.sim import Simulator
-from pytest_kspec.snapshot import Snapshot
 from pytest_kspec.spec import load_spec
+from pytest_kspec.spec.driftconfig import DriftConfig, Remediation
 
 from .conftest import POLICY, expected_policy
 from .conftest import Cluster as Objects

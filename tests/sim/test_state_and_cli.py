@@ -12,9 +12,9 @@ from kubernetes import client, config
 from sim_helpers import api_client, raw
 
 import pytest_kspec.sim
+from pytest_kspec.cli.sim import add_arguments, run
 from pytest_kspec.errors import SimulatorError
 from pytest_kspec.sim import Simulator, dump_objects, load_objects
-from pytest_kspec.sim.serve import add_arguments, run
 
 STATE = """apiVersion: v1
 kind: Pod

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_kspec.config import (
+from pytest_kspec.errors import SpecError
+from pytest_kspec.spec.driftconfig import (
     DRIFT_TYPES,
     Alerts,
     Detection,
@@ -18,7 +19,6 @@ from pytest_kspec.config import (
     parse_duration,
     parse_types,
 )
-from pytest_kspec.errors import SpecError
 
 VALID = Path(__file__).parent / "valid"
 HEADER = "apiVersion: kspec.dev/v1\nkind: DriftConfig\n"

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_kspec.config import load_drift_config
 from pytest_kspec.errors import SpecError
-from pytest_kspec.spec import load_spec
+from pytest_kspec.spec import load_drift_config, load_spec
 
 INVALID = Path(__file__).parent / "invalid"
 CASES = sorted(INVALID.glob("*.yaml"))

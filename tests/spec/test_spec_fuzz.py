@@ -8,9 +8,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pytest_kspec.config import parse_drift_config
 from pytest_kspec.errors import SpecError
-from pytest_kspec.spec import parse_spec
+from pytest_kspec.spec.driftconfig import parse_drift_config
+from pytest_kspec.spec.model import parse_spec
 
 FUZZ = settings(max_examples=200, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow])

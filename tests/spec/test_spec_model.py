@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_kspec import catalog
+from pytest_kspec.desired import catalog
 from pytest_kspec.errors import SpecError
-from pytest_kspec.spec import ClusterSpec, load_spec, parse_kube_version, parse_spec
-from pytest_kspec.specyaml import MAX_BYTES, MAX_NODES
+from pytest_kspec.spec.model import ClusterSpec, load_spec, parse_kube_version, parse_spec
+from pytest_kspec.spec.yamlsafe import MAX_BYTES, MAX_NODES
 
 VALID = Path(__file__).parent / "valid"
 EXAMPLES = Path(__file__).parents[2] / "examples"

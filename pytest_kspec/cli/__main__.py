@@ -1,0 +1,9 @@
+"""``python -m pytest_kspec.cli``: the ``kspec`` command without its console script."""
+
+from __future__ import annotations
+
+import sys
+
+from pytest_kspec.cli.main import main
+
+sys.exit(main())

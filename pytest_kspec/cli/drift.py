@@ -1,0 +1,181 @@
+"""``kspec drift detect|remediate``: the pytest items' checks (and fixes) from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import TextIO
+
+from pytest_kspec.cluster import DEFAULT_SIM_VERSION, AccessOptions, ClusterAccess, sim_paths
+from pytest_kspec.detect import Plan, drift_properties, make_plan
+from pytest_kspec.errors import SpecError, UsageError
+from pytest_kspec.history import history_path
+from pytest_kspec.remediate import (
+    RemediationOptions,
+    remediation_properties,
+    remediation_text,
+)
+from pytest_kspec.report import write_json_atomic, write_junit
+from pytest_kspec.run import Run
+from pytest_kspec.spec import DriftConfig, load_drift_config, parse_duration, parse_types
+
+EXIT_OK, EXIT_DRIFT, EXIT_INCOMPLETE = 0, 1, 2
+
+
+def add_detect_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--spec", required=True, metavar="FILE",
+                        help="ClusterSpecification (kspec.dev/v1) to check against")
+    parser.add_argument("--config", metavar="FILE", help="DriftConfig (kspec.dev/v1)")
+    parser.add_argument("--kubeconfig", metavar="FILE",
+                        help="kubeconfig (default $KUBECONFIG, ~/.kube/config, in-cluster)")
+    parser.add_argument("--context", metavar="NAME", help="kubeconfig context")
+    parser.add_argument("--sim", metavar="PATH", action="append",
+                        help="run against the embedded simulator preloaded from PATH")
+    parser.add_argument("--sim-version", metavar="VERSION", default=DEFAULT_SIM_VERSION,
+                        help="Kubernetes version the simulator reports")
+    parser.add_argument("--output", metavar="FILE",
+                        help="also write the JSON drift report to FILE")
+    parser.add_argument("--types", metavar="LIST", default=None,
+                        help="policy,compliance,configuration,resource (default: as the "
+                             "DriftConfig's detection section says, else all)")
+    parser.add_argument("--reports", metavar="DIR", default="reports",
+                        help="where drift-report.json and junit.xml go (default reports)")
+    parser.add_argument("--watch", action="store_true",
+                        help="run again every --interval until interrupted")
+    parser.add_argument("--interval", metavar="DURATION", default=None,
+                        help="time between runs with --watch (30s, 5m, 1h; default: the "
+                             "DriftConfig's interval, else 5m)")
+    parser.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
+    parser.add_argument("--history", metavar="FILE", default=None,
+                        help="history database (default: the DriftConfig's storage.path, else "
+                             "<reports>/history.db)")
+    parser.add_argument("--no-history", dest="no_history", action="store_true",
+                        help="neither read nor write the history")
+    parser.add_argument("--no-auto-remediate", dest="no_auto_remediate", action="store_true",
+                        help="do not remediate even when the DriftConfig says remediation.auto")
+
+
+def add_remediate_arguments(parser: argparse.ArgumentParser) -> None:
+    """``kspec drift remediate``: detect, then fix what can be fixed (as --kspec-remediate)."""
+    add_detect_arguments(parser)
+    parser.add_argument("--dry-run", dest="dry_run", action="store_true",
+                        help="send the fixes with dryRun=All (the API server validates them) "
+                             "and print what would change; change nothing")
+    parser.add_argument("--prune", action="store_true",
+                        help="delete kspec-managed ClusterPolicies the spec no longer asks for")
+    parser.add_argument("--max-deletions", dest="max_deletions", metavar="N", type=_count,
+                        default=None, help="most objects to delete in one run (default: the "
+                                           "DriftConfig's remediation.maxDeletions, else 5)")
+    parser.set_defaults(remediate=True)
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 0 or more")
+    return value
+
+
+def _types(text: str) -> frozenset[str]:
+    try:
+        return parse_types(text)
+    except ValueError as e:
+        raise UsageError(f"--types: {e}") from None
+
+
+def _interval(text: str) -> float:
+    try:
+        return float(parse_duration(text))
+    except ValueError as e:
+        raise UsageError(f"--interval: {e}") from None
+
+
+def run_detect(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    from pytest_kspec.spec.model import load_spec
+
+    types = _types(args.types) if args.types else None
+    try:
+        spec = load_spec(args.spec)
+        config = load_drift_config(args.config) if args.config else DriftConfig.default()
+    except SpecError as e:
+        print(f"kspec: invalid input:\n{e}", file=sys.stderr)
+        return EXIT_INCOMPLETE
+    interval = (_interval(args.interval) if args.interval else float(config.interval)
+                ) if args.watch else 0.0
+    plan = make_plan(spec, types or config.detection.types,
+                     resources=config.remediation.resources)
+    remediation = RemediationOptions.resolve(
+        config, remediate=getattr(args, "remediate", False),
+        dry_run=getattr(args, "dry_run", False), prune=getattr(args, "prune", False),
+        max_deletions=getattr(args, "max_deletions", None),
+        allow_auto=not args.no_auto_remediate)
+    access = ClusterAccess(AccessOptions(kubeconfig=args.kubeconfig, context=args.context,
+                                         sim_state=sim_paths(args.sim),
+                                         sim_version=args.sim_version))
+    stop = threading.Event()
+    if args.watch:
+        _stop_on_signals(stop)
+    try:
+        access.start_simulator()
+        while True:
+            code = _detect_once(plan, access, config, args, out, remediation)
+            if not args.watch or stop.wait(interval):
+                return code
+            access.refresh()
+    finally:
+        access.close()
+
+
+def _detect_once(plan: Plan, access: ClusterAccess, config: DriftConfig,
+                 args: argparse.Namespace, out: TextIO,
+                 remediation: RemediationOptions | None = None) -> int:
+    spec_node = os.path.relpath(plan.spec.path) if plan.spec.path.is_absolute() else str(
+        plan.spec.path)
+    history = history_path(getattr(args, "history", None), config.storage.path,
+                           Path(args.reports), off=getattr(args, "no_history", False))
+    run = Run(plan.spec, plan, access, spec_node=spec_node, reports=Path(args.reports),
+              config=config, remediation=remediation, history=history, source="cli")
+    properties: dict[str, dict[str, str]] = {}
+    for target in plan.targets:
+        outcome = run.evaluate(target)
+        run.remediate(outcome)  # only when asked for this type; records every attempt
+        record = run.record(outcome)
+        run.report.add(record)
+        properties[record.node_id] = dict(target.properties() + drift_properties(outcome.events)
+                                          + remediation_properties(outcome.events))
+        if not args.quiet or outcome.status != "passed":
+            print(f"{outcome.status.upper():7} {record.node_id}", file=out)
+            if outcome.status != "passed" and not args.quiet:
+                for line in outcome.text.splitlines():
+                    print(f"        {line}", file=out)
+                for line in remediation_text(outcome.events).splitlines():
+                    print(f"        fix: {line}", file=out)
+    path = run.finish()
+    junit = Path(args.reports) / "junit.xml"
+    write_junit(run.report, junit, properties)
+    if args.output:
+        write_json_atomic(Path(args.output), run.report.to_json())
+    run.history.archive(Path(args.reports), [path, junit])
+    run.history.close()
+    for line in run.summary(path):
+        print(line, file=out)
+    counts = run.report.counts()
+    if counts.get("error"):
+        return EXIT_INCOMPLETE
+    return EXIT_DRIFT if counts.get("failed") else EXIT_OK
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)

@@ -1,0 +1,44 @@
+"""`kspec policies --spec FILE`: print the ClusterPolicies a spec expects, for review or GitOps."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pytest_kspec.atomic import write_text
+from pytest_kspec.desired import generate_policies, render_yaml
+from pytest_kspec.errors import SpecError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the options of ``kspec policies``."""
+    parser.add_argument("--spec", dest="spec", metavar="FILE", required=True,
+                        help="ClusterSpecification to generate the policies from.")
+    parser.add_argument("--output", "-o", dest="output", metavar="FILE", default=None,
+                        help="Write the YAML to FILE (atomically) instead of standard output.")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Generate and print (or write) the policies; 0 on success, 2 when the spec or output fails."""
+    from pytest_kspec.spec.model import load_spec
+
+    try:
+        spec = load_spec(Path(args.spec))
+    except SpecError as err:
+        for line in err.problems or [str(err)]:
+            print(line, file=sys.stderr)
+        return 2
+    objs = generate_policies(spec)
+    text = render_yaml(objs)
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        write_text(Path(args.output), text)
+    except OSError as err:
+        print(f"{args.output}: cannot write the policies: {err.strerror or err} "
+              "(choose a writable --output path)", file=sys.stderr)
+        return 2
+    print(f"wrote {len(objs)} policies to {args.output}", file=sys.stderr)
+    return 0

@@ -1,0 +1,430 @@
+"""API access: kubeconfig / in-cluster connection, discovery, raw-JSON requests with retries.
+
+Everything here speaks raw JSON (dicts as the API server sends them), never the client's model
+objects: at 10k pods the models cost several times the memory and time. The official client
+is used for what it is good at: reading kubeconfig (contexts, exec plugins, token refresh,
+client certificates) and its HTTP pool.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import urllib3
+
+from pytest_kspec.errors import ApiError, ClusterError
+
+log = logging.getLogger("pytest_kspec.cluster.client")
+
+IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+Objects = list[dict[str, Any]]
+_RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+_TRANSIENT = (
+    urllib3.exceptions.ProtocolError,
+    urllib3.exceptions.TimeoutError,
+    urllib3.exceptions.NewConnectionError,
+    urllib3.exceptions.MaxRetryError,
+    urllib3.exceptions.DecodeError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter; ``Retry-After`` is honoured up to ``max_wait``."""
+
+    attempts: int = 5
+    base: float = 0.2
+    cap: float = 5.0
+    max_wait: float = 30.0
+    timeout: tuple[float, float] = (5.0, 60.0)
+
+    def delay(self, attempt: int, retry_after: str | None, rng: random.Random) -> float:
+        if retry_after:
+            try:
+                return min(max(float(retry_after), 0.0), self.max_wait)
+            except ValueError:
+                pass
+        return rng.uniform(0, min(self.cap, self.base * (2 ** attempt)))
+
+
+@dataclass(frozen=True)
+class Resource:
+    """How one kind is served: ``/apis/apps/v1[/namespaces/ns]/deployments``."""
+
+    api_version: str
+    kind: str
+    plural: str
+    namespaced: bool
+
+    @property
+    def group(self) -> str:
+        return self.api_version.rpartition("/")[0]
+
+    def path(self, namespace: str | None = None, name: str | None = None) -> str:
+        prefix = api_prefix(self.api_version)
+        if self.namespaced and namespace:
+            prefix += f"/namespaces/{quote(namespace, safe='')}"
+        path = f"{prefix}/{self.plural}"
+        return f"{path}/{quote(name, safe='')}" if name else path
+
+    def describe(self) -> str:
+        """``deployments.apps`` / ``pods``: how kubectl and the API's messages name it."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+
+@dataclass
+class Response:
+    status: int
+    body: Any
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class Cluster:
+    """One API server, addressed with raw JSON requests that retry transient failures."""
+
+    def __init__(
+        self,
+        api_client: Any,
+        *,
+        server: str,
+        context: str = "",
+        retry: RetryPolicy | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self._client = api_client
+        self.server = server
+        self.context = context
+        self.retry = retry or RetryPolicy()
+        self._rng = random.Random(seed)
+        self._resources: dict[str, dict[str, Resource]] = {}
+        self.sleep: Callable[[float], None] = time.sleep
+
+    # -- construction -------------------------------------------------------------------
+
+    @classmethod
+    def connect(
+        cls,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+    ) -> Cluster:
+        """Connect the way kubectl does: ``kubeconfig``, else ``$KUBECONFIG``, else
+        ``~/.kube/config``, else the in-cluster service account."""
+        from kubernetes import client, config
+
+        cfg = client.Configuration()
+        path = kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None
+        if path is None and Path("~/.kube/config").expanduser().is_file():
+            path = str(Path("~/.kube/config").expanduser())
+        try:
+            if path is not None:
+                if not Path(path).is_file():
+                    raise ClusterError(
+                        f"{path}: kubeconfig not found (pass --kspec-kubeconfig or set KUBECONFIG)")
+                config.load_kube_config(config_file=path, context=context,
+                                        client_configuration=cfg, persist_config=False)
+                ctx = context or _current_context(path)
+            elif IN_CLUSTER_TOKEN.is_file():
+                config.load_incluster_config(client_configuration=cfg)
+                ctx = "in-cluster"
+            else:
+                raise ClusterError(
+                    "no kubeconfig found ($KUBECONFIG, ~/.kube/config) and not running in a pod: "
+                    "pass --kspec-kubeconfig PATH or --kspec-sim STATE")
+        except ClusterError:
+            raise
+        except Exception as e:  # the loader raises ConfigException, ValueError, OSError, ...
+            where = path or "in-cluster config"
+            raise ClusterError(f"{where}: cannot load cluster credentials: {_one_line(e)}") from e
+        cfg.retries = False  # we retry ourselves, with backoff and Retry-After
+        return cls(client.ApiClient(configuration=cfg), server=cfg.host, context=ctx, retry=retry)
+
+    def close(self) -> None:
+        self._client.close()
+
+    # -- requests -----------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        verb: str,
+        resource: str,
+        query: Mapping[str, str] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        ok: tuple[int, ...] = (200, 201, 202),
+    ) -> Response:
+        """Send one request, retrying 429/5xx/timeouts; raise :class:`ApiError` otherwise.
+
+        ``verb`` and ``resource`` name the request in errors ("cannot list pods: ...").
+        """
+        attempts = max(self.retry.attempts, 1)
+        last: ApiError | None = None
+        for attempt in range(attempts):
+            try:
+                resp = self._send(method, path, query, body, content_type)
+            except _TRANSIENT as e:
+                last = ApiError(
+                    f"cannot {verb} {resource} at {self.server}: {_transport_reason(e)}",
+                    verb=verb, resource=resource)
+                retry_after = None
+            else:
+                if resp.status in ok:
+                    return resp
+                last = _api_error(resp, verb=verb, resource=resource, server=self.server)
+                if resp.status not in _RETRY_STATUS:
+                    raise last
+                retry_after = resp.headers.get("Retry-After")
+            if attempt + 1 < attempts:
+                wait = self.retry.delay(attempt, retry_after, self._rng)
+                log.debug("%s %s failed (%s); retry %d in %.2fs", method, path, last,
+                          attempt + 1, wait)
+                self.sleep(wait)
+        assert last is not None
+        raise last
+
+    def _send(self, method: str, path: str, query: Mapping[str, str] | None, body: Any,
+              content_type: str) -> Response:
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        # The client's REST layer JSON-encodes the body itself for JSON content types.
+        data = body
+        _, url, headers, data, _ = self._client.param_serialize(
+            method=method, resource_path=path,
+            query_params=list((query or {}).items()), header_params=headers,
+            body=data, auth_settings=["BearerToken"])
+        raw = self._client.call_api(method, url, header_params=headers, body=data,
+                                    _request_timeout=self.retry.timeout)
+        payload = raw.read()
+        try:
+            decoded = json.loads(payload) if payload else None
+        except ValueError as e:
+            if 200 <= raw.status < 300:
+                raise urllib3.exceptions.DecodeError(
+                    f"truncated or malformed JSON response ({len(payload)} bytes)") from e
+            decoded = payload.decode("utf-8", "replace")
+        return Response(raw.status, decoded, {k: v for k, v in raw.headers.items()})
+
+    # -- discovery ----------------------------------------------------------------------
+
+    def resource(self, api_version: str, kind: str) -> Resource:
+        """The served resource for ``kind`` in ``api_version``; :class:`ApiError` (404) if none."""
+        served = self._resources.get(api_version)
+        if served is None:
+            try:
+                resp = self.request("GET", api_prefix(api_version), verb="discover",
+                                    resource=api_version)
+            except ApiError as e:
+                if e.status != 404:
+                    raise
+                served = {}
+            else:
+                served = {
+                    r["kind"]: Resource(api_version, r["kind"], r["name"], bool(r["namespaced"]))
+                    for r in resp.body.get("resources", []) if "/" not in r["name"]
+                }
+            self._resources[api_version] = served
+        if kind not in served:
+            raise ApiError(
+                f"the server at {self.server} does not serve {kind} ({api_version})"
+                + (" — is Kyverno installed?" if api_version.startswith("kyverno.io/") else ""),
+                verb="discover", resource=f"{kind} ({api_version})", status=404,
+                reason="NotFound")
+        return served[kind]
+
+    def version(self) -> dict[str, Any]:
+        body = self.request("GET", "/version", verb="get", resource="/version").body
+        return dict(body) if isinstance(body, dict) else {}
+
+    # -- reads --------------------------------------------------------------------------
+
+    def list(self, api_version: str, kind: str, namespace: str | None = None,
+             *, limit: int = 500, label_selector: str | None = None) -> Objects:
+        """Every object of ``kind`` (all namespaces when ``namespace`` is None), paginated.
+
+        Items get ``apiVersion``/``kind`` set (the API server leaves them out of list items).
+        A continue token that expired mid-way (410) restarts the list once from the top.
+        """
+        res = self.resource(api_version, kind)
+        for restart in (False, True):
+            items: Objects = []
+            try:
+                for page in self._pages(res, namespace, limit, label_selector):
+                    items.extend(page)
+                return items
+            except ApiError as e:
+                if e.status != 410 or restart:
+                    raise
+                log.info("list of %s expired mid-way; starting again", res.describe())
+        raise AssertionError("unreachable")
+
+    def _pages(self, res: Resource, namespace: str | None, limit: int,
+               label_selector: str | None) -> Iterator[Objects]:
+        token = ""
+        while True:
+            query = {"limit": str(limit)}
+            if token:
+                query["continue"] = token
+            if label_selector:
+                query["labelSelector"] = label_selector
+            resp = self.request("GET", res.path(namespace), verb="list",
+                                resource=res.describe(), query=query)
+            body = resp.body if isinstance(resp.body, dict) else {}
+            items = body.get("items") or []
+            for item in items:
+                item.setdefault("apiVersion", res.api_version)
+                item.setdefault("kind", res.kind)
+            yield items
+            token = (body.get("metadata") or {}).get("continue") or ""
+            if not token:
+                return
+
+    def get(self, api_version: str, kind: str, name: str,
+            namespace: str | None = None) -> dict[str, Any] | None:
+        """The object, or None when it does not exist."""
+        res = self.resource(api_version, kind)
+        try:
+            body = self.request("GET", res.path(namespace, name), verb="get",
+                                resource=f'{res.describe()} "{name}"').body
+        except ApiError as e:
+            if e.status == 404:
+                return None
+            raise
+        return dict(body) if isinstance(body, dict) else None
+
+    # -- writes (remediation) ------------------------------------------------------------
+
+    def create(self, obj: Mapping[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
+        """POST ``obj`` (``fieldManager=kspec``); ``dry_run`` sends ``dryRun=All``.
+
+        Raises :class:`ApiError` (409 AlreadyExists when it exists, 403 when not allowed).
+        """
+        res, name, namespace = self._target(obj)
+        body = self.request("POST", res.path(namespace), verb="create",
+                            resource=f'{res.describe()} "{name}"',
+                            query=_write_query(dry_run), body=dict(obj), ok=(200, 201, 202)).body
+        return dict(body) if isinstance(body, dict) else {}
+
+    def replace(self, obj: Mapping[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
+        """PUT ``obj`` in place of the live object, guarded by its ``metadata.resourceVersion``:
+        the API server answers 409 Conflict when the object changed since that version, so
+        a concurrent edit is never overwritten. A missing resourceVersion is refused here."""
+        res, name, namespace = self._target(obj)
+        if not str((obj.get("metadata") or {}).get("resourceVersion") or ""):
+            raise ApiError(f'cannot update {res.describe()} "{name}": no metadata.'
+                           "resourceVersion to guard the update with (read the object first)",
+                           verb="update", resource=f'{res.describe()} "{name}"')
+        body = self.request("PUT", res.path(namespace, name), verb="update",
+                            resource=f'{res.describe()} "{name}"',
+                            query=_write_query(dry_run), body=dict(obj), ok=(200, 201)).body
+        return dict(body) if isinstance(body, dict) else {}
+
+    def patch(self, api_version: str, kind: str, name: str, patch: Any, *,
+              namespace: str | None = None,
+              content_type: str = "application/merge-patch+json",
+              dry_run: bool = False) -> dict[str, Any]:
+        """PATCH one object (merge patch by default; put ``metadata.resourceVersion`` in the
+        patch to make it conditional)."""
+        res = self.resource(api_version, kind)
+        body = self.request("PATCH", res.path(namespace, name), verb="patch",
+                            resource=f'{res.describe()} "{name}"', query=_write_query(dry_run),
+                            body=patch, content_type=content_type, ok=(200, 201)).body
+        return dict(body) if isinstance(body, dict) else {}
+
+    def delete(self, api_version: str, kind: str, name: str, *, namespace: str | None = None,
+               uid: str | None = None, resource_version: str | None = None,
+               dry_run: bool = False) -> dict[str, Any]:
+        """DELETE one object (background propagation). ``uid`` / ``resource_version`` become
+        DeleteOptions preconditions: a recreated or changed object gives 409, not a deletion.
+        404 raises :class:`ApiError` like any other failure."""
+        res = self.resource(api_version, kind)
+        options: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1",
+                                   "propagationPolicy": "Background"}
+        pre = {k: v for k, v in (("uid", uid), ("resourceVersion", resource_version)) if v}
+        if pre:
+            options["preconditions"] = pre
+        if dry_run:
+            options["dryRun"] = ["All"]
+        body = self.request("DELETE", res.path(namespace, name), verb="delete",
+                            resource=f'{res.describe()} "{name}"', query=_write_query(dry_run),
+                            body=options, ok=(200, 202)).body
+        return dict(body) if isinstance(body, dict) else {}
+
+    def _target(self, obj: Mapping[str, Any]) -> tuple[Resource, str, str | None]:
+        meta = obj.get("metadata") or {}
+        res = self.resource(str(obj.get("apiVersion", "")), str(obj.get("kind", "")))
+        namespace = str(meta.get("namespace") or "") or None if res.namespaced else None
+        return res, str(meta.get("name", "")), namespace
+
+
+FIELD_MANAGER = "kspec"
+
+
+def _write_query(dry_run: bool) -> dict[str, str]:
+    query = {"fieldManager": FIELD_MANAGER}
+    if dry_run:
+        query["dryRun"] = "All"
+    return query
+
+
+def api_prefix(api_version: str) -> str:
+    """``/api/v1`` for the core group, ``/apis/apps/v1`` for the others."""
+    return f"/apis/{api_version}" if "/" in api_version else f"/api/{api_version}"
+
+
+def _current_context(path: str) -> str:
+    try:
+        from kubernetes.config.kube_config import list_kube_config_contexts
+
+        _, current = list_kube_config_contexts(config_file=path)
+        return str(current.get("name", "")) if current else ""
+    except Exception:
+        return ""
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return text[:300] + ("…" if len(text) > 300 else "")
+
+
+def _transport_reason(e: BaseException) -> str:
+    if isinstance(e, urllib3.exceptions.MaxRetryError) and e.reason is not None:
+        e = e.reason
+    # NewConnectionError subclasses urllib3's timeout error, but "refused" is not a timeout.
+    if isinstance(e, (urllib3.exceptions.NewConnectionError, ConnectionError)):
+        return f"connection failed: {_one_line(e)} (is the API server up and reachable?)"
+    if isinstance(e, (urllib3.exceptions.TimeoutError, TimeoutError)):
+        return "timed out (the API server did not answer in time)"
+    if isinstance(e, urllib3.exceptions.DecodeError):
+        return _one_line(e)
+    return f"connection failed: {_one_line(e)}"
+
+
+def _api_error(resp: Response, *, verb: str, resource: str, server: str) -> ApiError:
+    body = resp.body
+    reason = ""
+    if isinstance(body, dict) and body.get("kind") == "Status":
+        reason = str(body.get("reason", ""))
+        detail = str(body.get("message", "")) or reason
+    else:
+        detail = " ".join(str(body or "").split())[:200]
+    hint = ""
+    if resp.status == 401:
+        hint = " (credentials rejected: refresh the kubeconfig or token)"
+    elif resp.status == 403:
+        hint = " (the kspec ClusterRole in manifests/ grants what kspec needs)"
+    text = f"cannot {verb} {resource}: {resp.status} {reason or 'error'}: {detail}{hint}"
+    return ApiError(text, verb=verb, resource=resource, status=resp.status, reason=reason)

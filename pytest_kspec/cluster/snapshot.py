@@ -1,0 +1,77 @@
+"""The session-wide cluster snapshot: each kind is listed once, lazily, and shared by all items.
+
+A failed LIST is remembered too, so every item that needs that kind reports the same error
+(naming the resource and verb) without asking the API server again.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from pytest_kspec.errors import ApiError
+
+
+class Source(Protocol):
+    """What a snapshot reads from: :class:`pytest_kspec.cluster.client.Cluster` or a test double."""
+
+    def list(self, api_version: str, kind: str,
+             namespace: str | None = None) -> list[dict[str, Any]]: ...
+
+    def version(self) -> dict[str, Any]: ...
+
+
+class Snapshot:
+    """Lazy, cached view of the cluster for one run.
+
+    ``list("apps/v1", "Deployment", namespace="shop")`` lists Deployments cluster-wide once,
+    then answers from memory. Objects are the API server's raw JSON; treat them as read-only.
+    """
+
+    def __init__(self, source: Source) -> None:
+        self._source = source
+        self._lists: dict[tuple[str, str], list[dict[str, Any]] | ApiError] = {}
+        self._version: dict[str, Any] | ApiError | None = None
+        self._lock = threading.Lock()
+
+    def list(self, api_version: str, kind: str,
+             namespace: str | None = None) -> list[dict[str, Any]]:
+        key = (api_version, kind)
+        with self._lock:
+            if key not in self._lists:
+                try:
+                    self._lists[key] = self._source.list(api_version, kind)
+                except ApiError as e:
+                    self._lists[key] = e
+            cached = self._lists[key]
+        if isinstance(cached, ApiError):
+            raise cached
+        if namespace is None:
+            return list(cached)
+        return [o for o in cached if (o.get("metadata") or {}).get("namespace") == namespace]
+
+    def server_version(self) -> Mapping[str, Any]:
+        with self._lock:
+            if self._version is None:
+                try:
+                    self._version = self._source.version()
+                except ApiError as e:
+                    self._version = e
+            cached = self._version
+        if isinstance(cached, ApiError):
+            raise cached
+        return cached
+
+    def forget(self, api_version: str, kind: str) -> None:
+        """Drop a cached kind (after a write, so the next read sees the cluster again)."""
+        with self._lock:
+            self._lists.pop((api_version, kind), None)
+
+    def get(self, api_version: str, kind: str, name: str,
+            namespace: str | None = None) -> dict[str, Any] | None:
+        """One object from the cached list (None if absent)."""
+        for obj in self.list(api_version, kind, namespace):
+            if (obj.get("metadata") or {}).get("name") == name:
+                return obj
+        return None

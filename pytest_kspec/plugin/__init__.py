@@ -1,0 +1,33 @@
+"""The pytest side: hooks and wiring, items, options (pytest11 entry point ``pytest_kspec.plugin``).
+
+pytest registers this module as the plugin, so the hooks and fixtures are re-exported here;
+the work they wire up lives in the engine packages, which never import pytest.
+"""
+
+from __future__ import annotations
+
+from pytest_kspec.plugin.hooks import (
+    kspec_cluster,
+    kspec_spec,
+    pytest_addoption,
+    pytest_collect_file,
+    pytest_configure,
+    pytest_report_header,
+    pytest_runtest_makereport,
+    pytest_sessionstart,
+    pytest_unconfigure,
+)
+from pytest_kspec.sim.pytest_fixtures import kspec_sim
+
+__all__ = [
+    "kspec_cluster",
+    "kspec_sim",
+    "kspec_spec",
+    "pytest_addoption",
+    "pytest_collect_file",
+    "pytest_configure",
+    "pytest_report_header",
+    "pytest_runtest_makereport",
+    "pytest_sessionstart",
+    "pytest_unconfigure",
+]

@@ -1,0 +1,265 @@
+"""pytest hooks and wiring for pytest-kspec; the work lives in modules that never import pytest."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_kspec.cluster import AccessOptions, ClusterAccess, Snapshot, sim_paths
+from pytest_kspec.detect import TYPES, make_plan
+from pytest_kspec.errors import KspecError, SpecError
+from pytest_kspec.history import history_path
+from pytest_kspec.plugin.items import (
+    ATTEMPTS_KEY,
+    OUTCOME_KEY,
+    RUN_KEY,
+    KspecItem,
+    SpecFile,
+    get_run,
+)
+from pytest_kspec.plugin.settings import Settings, add_options
+from pytest_kspec.remediate import DeletionBudget, RemediationOptions
+from pytest_kspec.report import ItemRecord, item_extras, summary_html
+from pytest_kspec.run import Run
+
+log = logging.getLogger("pytest_kspec")
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+_WORKER_KUBECONFIG = "kspec_kubeconfig"
+_WORKER_BUDGET = "kspec_deletion_budget"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    for kind in TYPES:
+        config.addinivalue_line("markers", f"kspec_{kind}: kspec {kind} drift check")
+    for sev in SEVERITIES:
+        config.addinivalue_line("markers", f"kspec_severity_{sev}: kspec check of {sev} severity")
+    settings = Settings.from_config(config)
+    if settings is None:
+        return
+    from pytest_kspec.spec.driftconfig import DriftConfig, load_drift_config
+    from pytest_kspec.spec.model import load_spec
+
+    try:
+        spec = load_spec(settings.spec)
+        drift_config = (load_drift_config(settings.config) if settings.config
+                        else DriftConfig.default())
+        access = ClusterAccess(AccessOptions(
+            kubeconfig=settings.kubeconfig, context=settings.context,
+            sim_state=sim_paths(settings.sim_state), sim_version=settings.sim_version))
+        plan = make_plan(spec, settings.types or drift_config.detection.types,
+                         resources=drift_config.remediation.resources)
+    except SpecError as e:
+        raise pytest.UsageError(f"invalid kspec input:\n{e}") from None
+    except KspecError as e:
+        raise pytest.UsageError(str(e)) from None
+    remediation = RemediationOptions.resolve(
+        drift_config, remediate=settings.remediate, dry_run=settings.dry_run,
+        prune=settings.prune, max_deletions=settings.max_deletions)
+    spec_node = _spec_node(config, settings.spec)
+    history = history_path(settings.history, drift_config.storage.path, settings.reports,
+                           off=settings.no_history)
+    config.stash[RUN_KEY] = Run(spec, plan, access, spec_node=spec_node, reports=settings.reports,
+                                config=drift_config, remediation=remediation, history=history)
+    _collect_spec(config, settings.spec)
+    if not hasattr(config, "workerinput") and not config.option.xmlpath:
+        config.option.xmlpath = str(settings.reports / "junit.xml")
+    if (not hasattr(config, "workerinput") and hasattr(config.option, "htmlpath")
+            and not config.option.htmlpath):  # pytest-html's own configure runs after this
+        config.option.htmlpath = str(settings.reports / "report.html")
+        config.option.self_contained_html = True
+    if not hasattr(config, "workerinput"):
+        config.pluginmanager.register(_Reporter(config), "kspec-reporter")
+        if config.pluginmanager.hasplugin("xdist"):
+            config.pluginmanager.register(_XdistHooks(), "kspec-xdist")
+
+
+def _spec_node(config: pytest.Config, spec: Path) -> str:
+    """The spec file's node id, as pytest will name it (relative to rootdir)."""
+    path = spec.resolve()
+    try:
+        return path.relative_to(config.rootpath).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _collect_spec(config: pytest.Config, spec: Path) -> None:
+    """Make sure the spec file is collected: alone when no paths were given, else in addition."""
+    target = str(spec)
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        config.args[:] = [target]
+    elif not any(Path(a.split("::")[0]).resolve() == spec.resolve() for a in config.args):
+        config.args.append(target)
+
+
+class _XdistHooks:
+    """Hand the controller's cluster (the simulator it started) to every worker."""
+
+    @pytest.hookimpl
+    def pytest_configure_node(self, node: Any) -> None:
+        run = get_run(node.config)
+        if run.access.kubeconfig:
+            node.workerinput[_WORKER_KUBECONFIG] = run.access.kubeconfig
+        if run.remediation.active:
+            if run.budget.path is None:  # one deletion cap for all workers of the run
+                fd, name = tempfile.mkstemp(prefix="kspec-deletions-")
+                os.close(fd)
+                run.budget = DeletionBudget(run.remediation.max_deletions, Path(name))
+            node.workerinput[_WORKER_BUDGET] = str(run.budget.path)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    if RUN_KEY not in config.stash:
+        return
+    run = get_run(config)
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        if _WORKER_KUBECONFIG in workerinput:
+            run.access.use_kubeconfig(workerinput[_WORKER_KUBECONFIG])
+        if _WORKER_BUDGET in workerinput:
+            run.budget = DeletionBudget(run.remediation.max_deletions,
+                                        Path(workerinput[_WORKER_BUDGET]))
+        return
+    if config.option.collectonly:
+        return
+    try:
+        run.access.start_simulator()
+    except KspecError as e:
+        raise pytest.UsageError(str(e)) from None
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    if RUN_KEY not in config.stash:
+        return []
+    run = get_run(config)
+    lines = [f"kspec: spec {run.spec.path} ({run.spec.name} {run.spec.version}), "
+             f"{len(run.plan.targets)} checks"]
+    if not config.option.collectonly:
+        where = run.access.describe()
+        if "error" in where:
+            lines.append(f"kspec: cluster: {where['error']}")
+        else:
+            lines.append(f"kspec: cluster {where['server']} (context {where['context']})")
+    return lines
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> SpecFile | None:
+    config = parent.config
+    if RUN_KEY in config.stash and file_path.resolve() == get_run(config).spec.path.resolve():
+        node: SpecFile = SpecFile.from_parent(parent, path=file_path)
+        return node
+    return None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report: pytest.TestReport = yield
+    if not isinstance(item, KspecItem) or OUTCOME_KEY not in item.stash:
+        return report
+    remediated = call.when == "teardown" and ATTEMPTS_KEY in item.stash
+    if call.when == "call" or (call.when == "setup" and report.failed) or remediated:
+        run = get_run(item.config)
+        record = run.record(item.stash[OUTCOME_KEY])
+        # Plain data on the report: xdist ships it from the workers to the controller.
+        # The teardown record (with each event's remediation) replaces the call's.
+        data = {**record.to_json(), "events": record.events, "order": record.order}
+        report.kspec_record = data  # type: ignore[attr-defined]
+        extras = item_extras(data, phase=call.when)  # pytest-html shows them
+        if extras:
+            report.extras = [*getattr(report, "extras", []), *extras]  # type: ignore[attr-defined]
+        if remediated:
+            report.kspec_attempts = item.stash[ATTEMPTS_KEY]  # type: ignore[attr-defined]
+    return report
+
+
+class _Reporter:
+    """Controller-side: gathers every item's record (from workers too) and writes the report."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.path: Path | None = None
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        data = getattr(report, "kspec_record", None)
+        if data is not None:
+            get_run(self.config).report.add(ItemRecord.from_json(data))
+        for attempt in getattr(report, "kspec_attempts", None) or ():
+            get_run(self.config).recorder.record(attempt)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        run = get_run(self.config)
+        if not self.config.option.collectonly and run.report.items:
+            self.path = run.finish()
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.path is None:
+            return
+        terminalreporter.write_sep("-", "kspec")
+        for line in get_run(self.config).summary(self.path):
+            terminalreporter.write_line(line, yellow=line.startswith("kspec: history not"))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_summary(self, prefix: list[str], summary: list[str],
+                                    postfix: list[str], session: pytest.Session) -> None:
+        """The trend (direction, rule, inline SVG chart of pass %) atop the HTML report."""
+        block = summary_html(get_run(self.config).report.trend)
+        if block:
+            prefix.append(block)
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        """Every report file is written by now: keep copies under <reports>/runs/<run-id>/."""
+        run = get_run(config)
+        if self.path is not None:
+            files = [self.path, Path(config.option.xmlpath or ""),
+                     Path(getattr(config.option, "htmlpath", None) or "")]
+            run.history.archive(run.reports, [f for f in files if f.name])
+        run.history.close()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if RUN_KEY in config.stash:
+        run = get_run(config)
+        run.access.close()
+        if run.budget.path is not None and not hasattr(config, "workerinput"):
+            run.budget.path.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session")
+def kspec_spec(request: pytest.FixtureRequest) -> Any:
+    """The loaded ClusterSpecification of this session (``--kspec-spec``).
+
+    ``kspec_spec.name``, ``.version`` and ``.body`` (the ``spec`` section as plain dicts)
+    let custom checks read what the team asked for.
+    """
+    if RUN_KEY not in request.config.stash:
+        pytest.skip("no --kspec-spec given")
+    return get_run(request.config).spec
+
+
+@pytest.fixture(scope="session")
+def kspec_cluster(request: pytest.FixtureRequest) -> Snapshot:
+    """The session's cluster snapshot, shared with kspec's own items.
+
+    ``kspec_cluster.list("apps/v1", "Deployment", namespace="shop")`` returns the raw JSON
+    objects (dicts, as the API server sends them); each kind is listed once per session.
+    ``kspec_cluster.get(api_version, kind, name, namespace)`` finds one object, and
+    ``kspec_cluster.server_version()`` is the ``/version`` answer. API errors raise
+    :class:`pytest_kspec.errors.ApiError` (the test then errors, never passes).
+    """
+    if RUN_KEY not in request.config.stash:
+        pytest.skip("no --kspec-spec given")
+    return get_run(request.config).access.snapshot()

@@ -1,0 +1,20 @@
+"""Spec stage: load and check a ClusterSpecification and a DriftConfig, with `file:line` errors."""
+
+from __future__ import annotations
+
+from pytest_kspec.spec.driftconfig import (
+    DriftConfig,
+    load_drift_config,
+    parse_duration,
+    parse_types,
+)
+from pytest_kspec.spec.model import ClusterSpec, load_spec
+
+__all__ = [
+    "ClusterSpec",
+    "DriftConfig",
+    "load_drift_config",
+    "load_spec",
+    "parse_duration",
+    "parse_types",
+]

@@ -1,0 +1,276 @@
+"""DriftConfig (``kspec.dev/v1``): what to detect, how often, what to remediate, alerts, storage.
+
+Loaded with the same strict machinery as the ClusterSpecification (schema, ``file:line``
+errors). ``parse_duration`` and ``parse_types`` are shared with the CLI and plugin options
+(``--interval``, ``--kspec-types``), so a value means the same in a file and on a command line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pytest_kspec.spec.validation import document_problems, show
+from pytest_kspec.spec.yamlsafe import (
+    FieldPath,
+    Locator,
+    Problem,
+    raise_problems,
+    read_document,
+    read_file,
+)
+
+KIND = "DriftConfig"
+
+DRIFT_TYPES: tuple[str, ...] = ("policy", "compliance", "configuration", "resource")
+"""Drift types in report order (singular: the names used in node ids and reports)."""
+
+SEVERITIES: tuple[str, ...] = ("info", "low", "warning", "medium", "high", "critical")
+"""Alert severities, least to most severe."""
+
+MIN_INTERVAL = 10
+"""Shortest watch interval in seconds (anything faster only loads the API server)."""
+
+_TYPE_ALIASES: Mapping[str, str] = {
+    "policy": "policy", "policies": "policy",
+    "compliance": "compliance", "compliances": "compliance",
+    "configuration": "configuration", "configurations": "configuration",
+    "resource": "resource", "resources": "resource",
+}
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_DAY = 86_400
+
+
+def parse_duration(text: str) -> int:
+    """``"30s"``, ``"5m"``, ``"1h30m"``, ``"30d"`` → seconds; ValueError saying what to write."""
+    cleaned = str(text).strip().lower()
+    match = _DURATION.match(cleaned)
+    if not cleaned or not match:
+        raise ValueError(f"invalid duration {str(text)!r}: write whole numbers with units "
+                         "d, h, m, s, e.g. 30s, 5m, 1h30m or 7d")
+    days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+    return days * _DAY + hours * 3600 + minutes * 60 + seconds
+
+
+def parse_types(value: str | Iterable[str]) -> frozenset[str]:
+    """Drift types from ``"policy,compliance"``, a list, plural forms or ``all`` (singular out).
+
+    Raises ValueError naming the bad value and the allowed ones.
+    """
+    items = [value] if isinstance(value, str) else list(value)
+    out: set[str] = set()
+    for item in items:
+        for part in str(item).split(","):
+            word = part.strip().lower()
+            if not word:
+                continue
+            if word == "all":
+                out.update(DRIFT_TYPES)
+            elif word in _TYPE_ALIASES:
+                out.add(_TYPE_ALIASES[word])
+            else:
+                raise ValueError(f"unknown drift type {part.strip()!r} (allowed: "
+                                 f"{', '.join(DRIFT_TYPES)} or all; plural forms accepted)")
+    if not out:
+        raise ValueError(f"no drift type given (allowed: {', '.join(DRIFT_TYPES)} or all)")
+    return frozenset(out)
+
+
+@dataclass(frozen=True)
+class Detection:
+    """Which drift types are detected (``spec.detection``); all on by default."""
+
+    policies: bool = True
+    compliance: bool = True
+    configuration: bool = True
+    resources: bool = True
+
+    @property
+    def types(self) -> frozenset[str]:
+        """The enabled types, singular (``policy``, ``compliance``, ...)."""
+        flags = (self.policies, self.compliance, self.configuration, self.resources)
+        return frozenset(t for t, on in zip(DRIFT_TYPES, flags, strict=True) if on)
+
+
+@dataclass(frozen=True)
+class Remediation:
+    """``spec.remediation``: off unless asked; only policy drift by default.
+
+    ``resources`` maps a check id to ``report`` or ``delete`` (resource drift);
+    ``max_deletions`` caps deletions per run; ``prune`` removes extra kspec policies.
+    """
+
+    auto: bool = False
+    dry_run: bool = False
+    types: frozenset[str] = frozenset({"policy"})
+    prune: bool = False
+    max_deletions: int = 5
+    resources: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """Where alerts go; the URL is kept out of ``repr`` (it often carries a token)."""
+
+    url: str = field(repr=False)
+    severity: str = "warning"
+
+
+@dataclass(frozen=True)
+class Alerts:
+    """``spec.alerts``; ``min_interval`` (seconds) rate-limits repeated alerts."""
+
+    enabled: bool = False
+    webhook: Webhook | None = None
+    email_enabled: bool = False
+    min_interval: int = 300
+
+
+@dataclass(frozen=True)
+class Storage:
+    """``spec.storage``: history database (``path`` None: ``<reports>/history.db``)."""
+
+    type: str = "sqlite"
+    path: str | None = None
+    retention: int = 30 * _DAY
+    keep_runs: int = 20
+
+
+@dataclass(frozen=True)
+class DriftConfig:
+    """A validated DriftConfig; ``interval`` and durations are seconds."""
+
+    name: str = "default"
+    path: Path | None = None
+    detection: Detection = Detection()
+    interval: int = 300
+    remediation: Remediation = Remediation()
+    alerts: Alerts = Alerts()
+    storage: Storage = Storage()
+
+    @classmethod
+    def default(cls) -> DriftConfig:
+        """The configuration used when no ``--kspec-config`` / ``--config`` is given."""
+        return cls()
+
+
+def load_drift_config(path: str | os.PathLike[str]) -> DriftConfig:
+    """Read and validate a DriftConfig file; raise SpecError listing every problem."""
+    return parse_drift_config(read_file(path, "--kspec-config"), os.fspath(path))
+
+
+def parse_drift_config(data: bytes, source: str) -> DriftConfig:
+    """Validate the bytes of a DriftConfig file; ``source`` names it in messages."""
+    doc = read_document(data, source)
+    problems = document_problems(doc, KIND, "drift-config")
+    if not any(p.path[:1] == ("kind",) for p in problems):
+        problems += _semantic_problems(_dict(_dict(doc.data).get("spec")), doc.locator)
+    raise_problems(source, problems)
+    document: dict[str, Any] = doc.data
+    return _build(document, Path(source))
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _semantic_problems(spec: dict[str, Any], loc: Locator) -> list[Problem]:
+    problems: list[Problem] = []
+    alerts = _dict(spec.get("alerts"))
+    storage = _dict(spec.get("storage"))
+    durations: tuple[tuple[FieldPath, Any, int], ...] = (
+        (("spec", "interval"), spec.get("interval"), MIN_INTERVAL),
+        (("spec", "alerts", "minInterval"), alerts.get("minInterval"), 0),
+        (("spec", "storage", "retention"), storage.get("retention"), 3600),
+    )
+    for where, value, minimum in durations:
+        problems += _duration(where, value, minimum, loc)
+    webhook = _dict(alerts.get("webhook"))
+    url = webhook.get("url")
+    if isinstance(url, str) and url and not _is_http_url(url):
+        path: FieldPath = ("spec", "alerts", "webhook", "url")
+        problems.append(Problem(loc.value(path), path, "not an http(s) URL (write the "
+                                "full address, e.g. https://hooks.example.com/services/...)"))
+    email = _dict(alerts.get("email"))
+    silent = "webhook" not in alerts and email.get("enabled") is not True
+    if alerts.get("enabled") is True and silent:
+        path = ("spec", "alerts", "enabled")
+        problems.append(Problem(loc.value(path), path, "alerts are enabled but have nowhere to "
+                                "go (add webhook.url, or set enabled: false)"))
+    return problems
+
+
+def _is_http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url.strip())
+        return parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        return False
+
+
+def _duration(path: FieldPath, value: Any, minimum: int, loc: Locator) -> Iterator[Problem]:
+    if not isinstance(value, str) or not value:
+        return
+    try:
+        seconds = parse_duration(value)
+    except ValueError:
+        yield Problem(loc.value(path), path, f"{show(value)} is not a duration (write whole "
+                      "numbers with units d, h, m, s, e.g. 30s, 5m, 1h30m or 7d)")
+        return
+    if seconds < minimum:
+        shown = f"{minimum}s" if minimum < 3600 else f"{minimum // 3600}h"
+        yield Problem(loc.value(path), path, f"{show(value)} is shorter than the minimum "
+                      f"{shown} (write {shown} or more)")
+
+
+def _types(value: list[str]) -> frozenset[str]:
+    return parse_types(value) if value else frozenset()
+
+
+def _build(document: dict[str, Any], path: Path) -> DriftConfig:
+    spec = _dict(document.get("spec"))
+    det = _dict(spec.get("detection"))
+    rem = _dict(spec.get("remediation"))
+    alerts = _dict(spec.get("alerts"))
+    storage = _dict(spec.get("storage"))
+    defaults = DriftConfig.default()
+    webhook_doc = alerts.get("webhook")
+    webhook = None
+    if isinstance(webhook_doc, dict):
+        webhook = Webhook(url=webhook_doc["url"].strip(),
+                          severity=webhook_doc.get("severity", "warning"))
+    return DriftConfig(
+        name=str(_dict(document.get("metadata")).get("name", defaults.name)),
+        path=path,
+        detection=Detection(**{k: bool(det[k]) for k in
+                               ("policies", "compliance", "configuration", "resources")
+                               if k in det}),
+        interval=parse_duration(spec["interval"]) if "interval" in spec else defaults.interval,
+        remediation=Remediation(
+            auto=rem.get("auto", False),
+            dry_run=rem.get("dryRun", False),
+            types=_types(rem["types"]) if "types" in rem else Remediation().types,
+            prune=rem.get("prune", False),
+            max_deletions=int(rem.get("maxDeletions", 5)),
+            resources=dict(rem.get("resources") or {}),
+        ),
+        alerts=Alerts(
+            enabled=alerts.get("enabled", False),
+            webhook=webhook,
+            email_enabled=_dict(alerts.get("email")).get("enabled", False),
+            min_interval=(parse_duration(alerts["minInterval"]) if "minInterval" in alerts
+                          else Alerts().min_interval),
+        ),
+        storage=Storage(
+            type=storage.get("type", "sqlite"),
+            path=storage.get("path"),
+            retention=(parse_duration(storage["retention"]) if "retention" in storage
+                       else Storage().retention),
+            keep_runs=int(storage.get("keepRuns", 20)),
+        ),
+    )
