@@ -22,7 +22,7 @@ from pytest_kspec.report import ItemRecord, RunReport, summary_line, utc_now, wr
 from pytest_kspec.spec import DriftConfig
 
 if TYPE_CHECKING:
-    from pytest_kspec.spec.model import ClusterSpec
+    from pytest_kspec.spec import ClusterSpec
 
 log = logging.getLogger("pytest_kspec.run")
 

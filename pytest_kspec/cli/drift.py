@@ -99,7 +99,7 @@ def _interval(text: str) -> float:
 
 
 def run_detect(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    from pytest_kspec.spec.model import load_spec
+    from pytest_kspec.spec import load_spec
 
     types = _types(args.types) if args.types else None
     try:

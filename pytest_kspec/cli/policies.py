@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Generate and print (or write) the policies; 0 on success, 2 when the spec or output fails."""
-    from pytest_kspec.spec.model import load_spec
+    from pytest_kspec.spec import load_spec
 
     try:
         spec = load_spec(Path(args.spec))

@@ -10,7 +10,7 @@ import threading
 from types import FrameType
 
 from pytest_kspec.errors import KspecError
-from pytest_kspec.sim.simulator import Simulator
+from pytest_kspec.sim import Simulator
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

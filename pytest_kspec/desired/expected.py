@@ -18,7 +18,7 @@ import yaml
 from pytest_kspec.desired import catalog, rules
 
 if TYPE_CHECKING:
-    from pytest_kspec.spec.model import ClusterSpec
+    from pytest_kspec.spec import ClusterSpec
 
 log = logging.getLogger("pytest_kspec.desired.expected")
 

@@ -56,7 +56,7 @@ def _exclude() -> dict[str, Any]:
 def _rule(name: str, message: str, check: Mapping[str, Any],
           preconditions: Mapping[str, Any] | None = None) -> dict[str, Any]:
     # Rule-level ``failureAction`` is what Kyverno >= 1.13 reads (and it overrides the
-    # spec-level field); older Kyverno only knows ``spec.validationFailureAction``. desired.py
+    # spec-level field); older Kyverno only knows ``spec.validationFailureAction``. expected.py
     # sets both so the policy enforces on every Kyverno a team may run.
     rule: dict[str, Any] = {"name": name, "match": _match(), "exclude": _exclude()}
     if preconditions is not None:

@@ -26,8 +26,8 @@ from pytest_kspec.errors import ApiError, KspecError, UsageError
 from pytest_kspec.history import Baseline, fingerprint, iso
 
 if TYPE_CHECKING:
-    from pytest_kspec.cluster.snapshot import Snapshot
-    from pytest_kspec.spec.model import ClusterSpec
+    from pytest_kspec.cluster import Snapshot
+    from pytest_kspec.spec import ClusterSpec
 
 log = logging.getLogger("pytest_kspec.detect.engine")
 

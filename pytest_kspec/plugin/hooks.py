@@ -47,8 +47,7 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = Settings.from_config(config)
     if settings is None:
         return
-    from pytest_kspec.spec.driftconfig import DriftConfig, load_drift_config
-    from pytest_kspec.spec.model import load_spec
+    from pytest_kspec.spec import DriftConfig, load_drift_config, load_spec
 
     try:
         spec = load_spec(settings.spec)

@@ -52,10 +52,9 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from pytest_kspec.cluster.client import Cluster
-    from pytest_kspec.cluster.snapshot import Snapshot
-    from pytest_kspec.detect.compliance import Violation
-    from pytest_kspec.spec.driftconfig import DriftConfig
+    from pytest_kspec.cluster import Cluster, Snapshot
+    from pytest_kspec.detect import Violation
+    from pytest_kspec.spec import DriftConfig
 
 log = logging.getLogger("pytest_kspec.remediate.remediation")
 

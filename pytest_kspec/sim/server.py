@@ -10,7 +10,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from pytest_kspec.sim import auth, discovery, listing, openapi, status
@@ -20,8 +20,11 @@ from pytest_kspec.sim.status import StatusError
 from pytest_kspec.sim.store import dumps
 
 if TYPE_CHECKING:
-    from pytest_kspec.sim.faults import Fault
-    from pytest_kspec.sim.simulator import Simulator
+    from pytest_kspec.sim.api import Verbs
+    from pytest_kspec.sim.auth import Authenticator
+    from pytest_kspec.sim.faults import Fault, Faults, Hooks
+    from pytest_kspec.sim.resources import Registry
+    from pytest_kspec.sim.store import Store
 
 log = logging.getLogger("pytest_kspec.sim")
 WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
@@ -45,6 +48,27 @@ class RequestRecord:
         return self.verb in WRITE_VERBS and not self.dry_run
 
 
+class Served(Protocol):
+    """What the HTTP side serves: the simulator's state, as :class:`Simulator` holds it.
+
+    The server depends on this shape, not on the ``Simulator`` class, so the simulator can
+    own the server without the two modules importing each other.
+    """
+
+    version: str
+    rbac: bool
+    bookmark_interval: float
+    faults: Faults
+    requests: list[RequestRecord]
+    _records_lock: threading.Lock
+    _hooks: Hooks
+    _store: Store
+    _registry: Registry
+    _verbs: Verbs
+    _auth: Authenticator
+    _stopping: threading.Event
+
+
 class _Cut(Exception):
     """Raised to drop a connection mid-response (fault injection)."""
 
@@ -53,7 +77,7 @@ class HttpServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, addr: tuple[str, int], sim: Simulator,
+    def __init__(self, addr: tuple[str, int], sim: Served,
                  tls: tuple[str, str] | None = None) -> None:
         self.sim = sim
         self.connections: set[socket.socket] = set()
@@ -119,7 +143,7 @@ def _query(raw: str) -> dict[str, str]:
     return out
 
 
-def serve(sim: Simulator, h: _Handler) -> None:
+def serve(sim: Served, h: _Handler) -> None:
     parts = urlsplit(h.path)
     path, query = parts.path.rstrip("/") or "/", _query(parts.query)
     length = int(h.headers.get("Content-Length") or 0)
@@ -190,7 +214,7 @@ def _write(h: _Handler, resp: Response, fault: Fault | None, method: str) -> Non
     h.wfile.write(body)
 
 
-def dispatch(sim: Simulator, req: Request, record: RequestRecord) -> Response:
+def dispatch(sim: Served, req: Request, record: RequestRecord) -> Response:
     from pytest_kspec.sim.rbac import Attributes
 
     target = resolve(sim._registry, req.method, req.path, req.query.get("watch") in ("true", "1"))
@@ -227,7 +251,7 @@ def dispatch(sim: Simulator, req: Request, record: RequestRecord) -> Response:
     return sim._verbs.handle(target, req)
 
 
-def non_resource(sim: Simulator, req: Request) -> Response:
+def non_resource(sim: Served, req: Request) -> Response:
     path = req.path
     if req.method not in ("GET", "HEAD"):
         raise status.StatusError(405, "MethodNotAllowed", "the server does not allow this "

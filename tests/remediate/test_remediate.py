@@ -1,4 +1,4 @@
-"""remediate.py against the simulator directly: actions, preconditions, verification, budget."""
+"""Remediation against the simulator directly: actions, preconditions, verification, budget."""
 
 from __future__ import annotations
 
