@@ -13,10 +13,12 @@ from pytest_kspec.history import HistoryRecorder, RunHistory, RunPoint, Scope, p
 from pytest_kspec.remediate import (
     DeletionBudget,
     MemoryRecorder,
+    PlanBuilder,
     RemediationOptions,
     RemediationRecorder,
     Remediator,
     remediation_line,
+    write_plan,
 )
 from pytest_kspec.report import ItemRecord, RunReport, summary_line, utc_now, write_json_atomic
 from pytest_kspec.spec import DriftConfig
@@ -40,7 +42,8 @@ class Run:
     def __init__(self, spec: ClusterSpec, plan: Plan, access: ClusterAccess, *,
                  spec_node: str, reports: Path, config: DriftConfig | None = None,
                  remediation: RemediationOptions | None = None,
-                 history: Path | None = None, source: str = "pytest") -> None:
+                 history: Path | None = None, source: str = "pytest",
+                 plan_path: Path | None = None) -> None:
         self.spec = spec
         self.config = config or DriftConfig.default()
         self.remediation = remediation or RemediationOptions()
@@ -63,6 +66,9 @@ class Run:
         self._scope: Scope | None = None
         if self.history.enabled:
             self.recorder = HistoryRecorder(self.history, self.scope)
+        # --plan / --kspec-plan: the dry run's writes become a plan file for approval.
+        self.plan_path = plan_path
+        self.planner = PlanBuilder() if plan_path is not None else None
 
     def scope(self) -> Scope:
         """Whose history this run extends: the spec's name on this cluster, identified by the
@@ -77,6 +83,17 @@ class Run:
                 pass
             self._scope = Scope(self.spec.name, server, uid)
         return self._scope
+
+    def identity(self) -> tuple[dict[str, str], dict[str, str]]:
+        """The spec (name, version, sha256, path) and cluster (server, context, kube-system
+        uid) of this run: what a remediation plan is bound to."""
+        scope = self.scope()
+        where = self.access.describe()
+        spec = {"name": self.spec.name, "version": self.spec.version,
+                "hash": self.spec.content_hash, "path": str(self.spec.path)}
+        cluster = {"server": scope.server, "context": where.get("context", ""),
+                   "uid": scope.uid}
+        return spec, cluster
 
     def node_id(self, target: Target) -> str:
         return f"{self.spec_node}::{target.key}"
@@ -142,8 +159,16 @@ class Run:
             attempts = remediator.remediate(outcome, node_id)
         if record:
             for attempt in attempts:
-                self.recorder.record(attempt)
+                self.take_attempt(attempt)
         return attempts
+
+    def take_attempt(self, attempt: dict[str, Any]) -> None:
+        """Hand one remediation attempt to the plan (when planning) and the recorder; the
+        write a dry run attached goes to the plan only."""
+        if self.planner is not None:
+            key = "::".join(str(attempt.get("node_id", "")).split("::")[-2:])
+            self.planner.add(attempt, self.order.get(key, 0))
+        self.recorder.record({k: v for k, v in attempt.items() if k != "write"})
 
     def summary(self, report_path: Path) -> list[str]:
         """The closing lines both the plugin and ``kspec drift`` print after a run."""
@@ -157,6 +182,15 @@ class Run:
             lines.append(f"kspec: {self.history.trend.line()}")
         if self.history.error:
             lines.append(f"kspec: history not updated: {self.history.error}")
+        plan = self.report.plan
+        if plan is not None:
+            lines.append(f"kspec: remediation plan written to {plan['path']}: "
+                         f"{len(plan['writes'])} write(s), {len(plan['manual'])} need a person,"
+                         f" {len(plan['unplanned'])} could not be planned; digest "
+                         f"{plan['digest']}")
+            lines.append(f"kspec: review it with `kspec drift plan show {plan['path']}`, apply "
+                         f"it with `kspec drift remediate --apply {plan['path']} --approved-by "
+                         "NAME`")
         return lines
 
     def finish(self) -> Path:
@@ -171,6 +205,11 @@ class Run:
                              counts["passed"], counts["failed"], counts["error"])
             trend = self.history.compute_trend(scope, point)
             self.report.trend = trend.to_json() if trend else None
+        if self.planner is not None and self.plan_path is not None:
+            spec, cluster = self.identity()
+            plan = self.planner.build(created=self.report.started, spec=spec, cluster=cluster)
+            write_plan(self.plan_path, plan)
+            self.report.plan = plan.summary(str(self.plan_path))
         path = self.reports / REPORT_NAME
         write_json_atomic(path, self.report.to_json())
         if scope is not None:

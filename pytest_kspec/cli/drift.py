@@ -71,6 +71,17 @@ def add_remediate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-deletions", dest="max_deletions", metavar="N", type=_count,
                         default=None, help="most objects to delete in one run (default: the "
                                            "DriftConfig's remediation.maxDeletions, else 5)")
+    parser.add_argument("--plan", metavar="FILE", default=None,
+                        help="dry run that writes every write it would make (target, planned "
+                             "resourceVersion, field diff, digest) to FILE for a person to "
+                             "review (kspec drift plan show FILE) and approve")
+    parser.add_argument("--apply", metavar="FILE", default=None,
+                        help="perform exactly the writes of the approved plan FILE, each "
+                             "guarded by its planned resourceVersion; needs --approved-by")
+    parser.add_argument("--approved-by", dest="approved_by", metavar="NAME", default=None,
+                        help="who approved the plan (recorded in the audit trail)")
+    parser.add_argument("--max-age", dest="max_age", metavar="DURATION", default="1h",
+                        help="refuse to --apply a plan older than this (default 1h)")
     parser.set_defaults(remediate=True)
 
 
@@ -101,6 +112,15 @@ def _interval(text: str) -> float:
 def run_detect(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     from pytest_kspec.spec import load_spec
 
+    if getattr(args, "apply", None):
+        from pytest_kspec.cli.plan import run_apply
+
+        return run_apply(args, out)
+    if getattr(args, "approved_by", None):
+        raise UsageError("--approved-by goes with --apply FILE (the plan that was approved)")
+    planning = bool(getattr(args, "plan", None))
+    if planning and args.watch:
+        raise UsageError("--plan writes one plan: drop --watch")
     types = _types(args.types) if args.types else None
     try:
         spec = load_spec(args.spec)
@@ -114,7 +134,7 @@ def run_detect(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
                      resources=config.remediation.resources)
     remediation = RemediationOptions.resolve(
         config, remediate=getattr(args, "remediate", False),
-        dry_run=getattr(args, "dry_run", False), prune=getattr(args, "prune", False),
+        dry_run=getattr(args, "dry_run", False) or planning, prune=getattr(args, "prune", False),
         max_deletions=getattr(args, "max_deletions", None),
         allow_auto=not args.no_auto_remediate)
     access = ClusterAccess(AccessOptions(kubeconfig=args.kubeconfig, context=args.context,
@@ -141,8 +161,10 @@ def _detect_once(plan: Plan, access: ClusterAccess, config: DriftConfig,
         plan.spec.path)
     history = history_path(getattr(args, "history", None), config.storage.path,
                            Path(args.reports), off=getattr(args, "no_history", False))
+    plan_file = getattr(args, "plan", None)
     run = Run(plan.spec, plan, access, spec_node=spec_node, reports=Path(args.reports),
-              config=config, remediation=remediation, history=history, source="cli")
+              config=config, remediation=remediation, history=history, source="cli",
+              plan_path=Path(plan_file) if plan_file else None)
     properties: dict[str, dict[str, str]] = {}
     for target in plan.targets:
         outcome = run.evaluate(target)

@@ -21,6 +21,7 @@ EXIT_OK, EXIT_DRIFT, EXIT_INCOMPLETE = 0, 1, 2
 def build_parser() -> argparse.ArgumentParser:
     from pytest_kspec.cli import drift as drift_cli
     from pytest_kspec.cli import history as history_cli
+    from pytest_kspec.cli import plan as plan_cli
     from pytest_kspec.cli import policies as desired_cli
     from pytest_kspec.cli import sim as serve
 
@@ -40,9 +41,17 @@ def build_parser() -> argparse.ArgumentParser:
     detect.set_defaults(handler=drift_cli.run_detect)
     remediate = drift_commands.add_parser(
         "remediate", help="detect drift, then fix what can be fixed (policies; resources "
-                          "when configured) and verify each fix")
+                          "when configured) and verify each fix; --plan FILE writes the fixes "
+                          "for approval, --apply FILE --approved-by NAME performs them")
     drift_cli.add_remediate_arguments(remediate)
     remediate.set_defaults(handler=drift_cli.run_detect)
+    plan = drift_commands.add_parser(
+        "plan", help="remediation plans: review one before it is approved and applied")
+    plan_commands = plan.add_subparsers(dest="plan_command", metavar="SUBCOMMAND", required=True)
+    show = plan_commands.add_parser(
+        "show", help="print a plan for a reviewer: spec, cluster, age, digest, every write")
+    plan_cli.add_show_arguments(show)
+    show.set_defaults(handler=plan_cli.run_show)
     history = drift_commands.add_parser(
         "history", help="drift history: what drifted when, for how long, what was fixed; "
                         "--verify checks the audit trail")

@@ -25,7 +25,7 @@ from pytest_kspec.plugin.items import (
 )
 from pytest_kspec.plugin.settings import Settings, add_options
 from pytest_kspec.remediate import DeletionBudget, RemediationOptions
-from pytest_kspec.report import ItemRecord, item_extras, summary_html
+from pytest_kspec.report import ItemRecord, item_extras, plan_html, summary_html
 from pytest_kspec.run import Run
 
 log = logging.getLogger("pytest_kspec")
@@ -63,13 +63,15 @@ def pytest_configure(config: pytest.Config) -> None:
     except KspecError as e:
         raise pytest.UsageError(str(e)) from None
     remediation = RemediationOptions.resolve(
-        drift_config, remediate=settings.remediate, dry_run=settings.dry_run,
+        drift_config, remediate=settings.remediate,
+        dry_run=settings.dry_run or settings.plan is not None,
         prune=settings.prune, max_deletions=settings.max_deletions)
     spec_node = _spec_node(config, settings.spec)
     history = history_path(settings.history, drift_config.storage.path, settings.reports,
                            off=settings.no_history)
     config.stash[RUN_KEY] = Run(spec, plan, access, spec_node=spec_node, reports=settings.reports,
-                                config=drift_config, remediation=remediation, history=history)
+                                config=drift_config, remediation=remediation, history=history,
+                                plan_path=settings.plan)
     _collect_spec(config, settings.spec)
     if not hasattr(config, "workerinput") and not config.option.xmlpath:
         config.option.xmlpath = str(settings.reports / "junit.xml")
@@ -197,7 +199,7 @@ class _Reporter:
         if data is not None:
             get_run(self.config).report.add(ItemRecord.from_json(data))
         for attempt in getattr(report, "kspec_attempts", None) or ():
-            get_run(self.config).recorder.record(attempt)
+            get_run(self.config).take_attempt(attempt)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         run = get_run(self.config)
@@ -214,10 +216,12 @@ class _Reporter:
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str],
                                     postfix: list[str], session: pytest.Session) -> None:
-        """The trend (direction, rule, inline SVG chart of pass %) atop the HTML report."""
-        block = summary_html(get_run(self.config).report.trend)
-        if block:
-            prefix.append(block)
+        """The trend (direction, rule, inline SVG chart of pass %) and the remediation plan
+        written this run atop the HTML report."""
+        report = get_run(self.config).report
+        for block in (summary_html(report.trend), plan_html(report.plan)):
+            if block:
+                prefix.append(block)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         """Every report file is written by now: keep copies under <reports>/runs/<run-id>/."""

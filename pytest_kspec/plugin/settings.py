@@ -49,6 +49,7 @@ class Settings:
     max_deletions: int | None = None  # None: as the DriftConfig says (default 5)
     history: Path | None = None  # None: the DriftConfig's storage.path, else <reports>/history.db
     no_history: bool = False
+    plan: Path | None = None  # --kspec-plan: write the dry run's writes there for approval
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings | None:
@@ -60,6 +61,11 @@ class Settings:
             types = parse_types_option(config.getini("kspec_types"))
         reports = config.getoption("kspec_reports") or config.getini("kspec_reports") or "reports"
         cfg = config.getoption("kspec_config") or config.getini("kspec_config")
+        plan = config.getoption("kspec_plan")
+        if plan and config.getoption("kspec_remediate"):
+            raise pytest.UsageError("--kspec-plan writes the fixes to a plan for approval "
+                                    "instead of making them: drop --kspec-remediate (use "
+                                    "--kspec-dry-run)")
         return cls(
             spec=Path(spec),
             kubeconfig=config.getoption("kspec_kubeconfig"),
@@ -77,6 +83,7 @@ class Settings:
             history=(Path(config.getoption("kspec_history"))
                      if config.getoption("kspec_history") else None),
             no_history=bool(config.getoption("kspec_no_history")),
+            plan=Path(config.invocation_params.dir, plan) if plan else None,
         )
 
 
@@ -106,6 +113,11 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--kspec-dry-run", dest="kspec_dry_run", action="store_true",
                     help="plan the fixes: send them with dryRun=All so the API server "
                          "validates them, change nothing (implies --kspec-remediate).")
+    group.addoption("--kspec-plan", dest="kspec_plan", metavar="FILE", default=None,
+                    help="with --kspec-dry-run: write every write remediation would make "
+                         "(target, planned resourceVersion, field diff, digest) to FILE, to be "
+                         "reviewed (kspec drift plan show FILE) and applied (kspec drift "
+                         "remediate --apply FILE --approved-by NAME).")
     group.addoption("--kspec-prune", dest="kspec_prune", action="store_true",
                     help="when remediating, delete kspec-managed ClusterPolicies the spec no "
                          "longer asks for (default: report them).")

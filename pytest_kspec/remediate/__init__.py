@@ -1,7 +1,19 @@
-"""Remediate stage: guarded writes that fix drift, dry-run, verification, deletion budgets."""
+"""Remediate stage: guarded writes that fix drift, dry-run, verification, deletion budgets,
+plans a person approves and their guarded application."""
 
 from __future__ import annotations
 
+from pytest_kspec.remediate.apply import PlanApplier, apply_line
+from pytest_kspec.remediate.plan import (
+    DEFAULT_MAX_AGE,
+    PlanBuilder,
+    PlanError,
+    RemediationPlan,
+    check_plan,
+    load_plan,
+    plan_age,
+    write_plan,
+)
 from pytest_kspec.remediate.remediation import (
     DeletionBudget,
     MemoryRecorder,
@@ -14,12 +26,22 @@ from pytest_kspec.remediate.remediation import (
 )
 
 __all__ = [
+    "DEFAULT_MAX_AGE",
     "DeletionBudget",
     "MemoryRecorder",
+    "PlanApplier",
+    "PlanBuilder",
+    "PlanError",
     "RemediationOptions",
+    "RemediationPlan",
     "RemediationRecorder",
     "Remediator",
+    "apply_line",
+    "check_plan",
+    "load_plan",
+    "plan_age",
     "remediation_line",
     "remediation_properties",
     "remediation_text",
+    "write_plan",
 ]

@@ -35,6 +35,7 @@ from pytest_kspec.detect import (
     summarize,
 )
 from pytest_kspec.errors import ApiError, KspecError
+from pytest_kspec.remediate.writes import planned_write
 from pytest_kspec.report import REMEDIATION_STATUSES, remediation_counts, utc_now
 
 __all__ = [
@@ -230,10 +231,13 @@ class Remediator:
             except KspecError as e:
                 block = self._block(REPORT if target.type in (COMPLIANCE, CONFIGURATION)
                                     else _planned_action(target, event), FAILED, error=str(e))
+            write = block.pop("write", None)  # on the attempt (for a plan), not in reports
             event.remediation = block
             done[key] = block
-            attempts.append({"node_id": node_id or event.node_id, "resource": event.resource,
-                             **block})
+            attempt = {"node_id": node_id or event.node_id, "resource": event.resource, **block}
+            if write is not None:
+                attempt["write"] = write
+            attempts.append(attempt)
             log.info("remediation %s %s: %s%s", block["action"], event.resource,
                      block["status"], f" ({block['error']})" if block["error"] else "")
         return attempts
@@ -261,9 +265,13 @@ class Remediator:
         return self._block(REPORT, MANUAL, details=details)
 
     def _block(self, action: str, status: str, *, error: str | None = None,
-               details: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        return {"action": action, "status": status, "timestamp": self.clock(),
-                "error": error, "details": dict(details or {}), "dry_run": self.dry_run}
+               details: Mapping[str, Any] | None = None,
+               write: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        block = {"action": action, "status": status, "timestamp": self.clock(),
+                 "error": error, "details": dict(details or {}), "dry_run": self.dry_run}
+        if write is not None:  # the exact request a dry run validated: a plan's write
+            block["write"] = dict(write)
+        return block
 
     # -- policies -----------------------------------------------------------------------
 
@@ -300,7 +308,8 @@ class Remediator:
                 f"{resource} was created by someone else since detection and differs from "
                 f"the spec ({_describe(again)}); not overwritten: run again to judge it"))
         if self.dry_run:
-            return self._block(CREATE, DRY_RUN, details=details)
+            return self._block(CREATE, DRY_RUN, details=details, write=planned_write(
+                CREATE, resource, expected, body=expected))
         return self._verify(CREATE, resource, expected, details)
 
     def _update(self, resource: str, expected: Mapping[str, Any], live: Mapping[str, Any],
@@ -308,8 +317,9 @@ class Remediator:
         seen_rv = _rv(live)
         details: dict[str, Any] = {"resourceVersion": seen_rv, "changes": _diff(cmp)}
         for attempt in (1, 2):
+            body = _restored(expected, live)
             try:
-                self.cluster.replace(_restored(expected, live), dry_run=self.dry_run)
+                self.cluster.replace(body, dry_run=self.dry_run)
                 break
             except ApiError as e:
                 if e.status not in (404, 409):  # 404: deleted since detection
@@ -336,7 +346,9 @@ class Remediator:
             live = fresh
             details["retried"] = True
         if self.dry_run:
-            return self._block(UPDATE, DRY_RUN, details=details)
+            return self._block(UPDATE, DRY_RUN, details=details, write=planned_write(
+                UPDATE, resource, expected, body=body, resource_version=_rv(live),
+                changes=details["changes"]))
         return self._verify(UPDATE, resource, expected, details)
 
     def _verify(self, action: str, resource: str, expected: Mapping[str, Any],
@@ -359,6 +371,12 @@ class Remediator:
         meta = obj.get("metadata") or {}
         return self.cluster.get(str(obj.get("apiVersion")), str(obj.get("kind")),
                                 str(meta.get("name")), meta.get("namespace"))
+
+    def _current_rv(self, obj: Mapping[str, Any]) -> str | None:
+        try:
+            return _rv(self._read(obj)) or None
+        except ApiError:
+            return None
 
     def _forget(self, obj: Mapping[str, Any]) -> None:
         if self.snapshot is not None:
@@ -426,7 +444,10 @@ class Remediator:
                     "to judge the new state"))
             return self._block(DELETE, FAILED, error=_why(e, role), details=details)
         if self.dry_run:
-            return self._block(DELETE, DRY_RUN, details=details)
+            # A plan guards the deletion by the resourceVersion too: approved as it was seen.
+            planned_rv = resource_version or self._current_rv(obj)
+            return self._block(DELETE, DRY_RUN, details=details, write=planned_write(
+                DELETE, resource, obj, uid=uid, resource_version=planned_rv))
         if self.snapshot is not None:
             self.snapshot.forget(api_version, kind)
         try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pytest_kspec.report.html import item_extras, summary_html
+from pytest_kspec.report.html import item_extras, plan_html, summary_html
 from pytest_kspec.report.json_report import write_json_atomic
 from pytest_kspec.report.junit import write_junit
 from pytest_kspec.report.model import (
@@ -19,6 +19,7 @@ __all__ = [
     "ItemRecord",
     "RunReport",
     "item_extras",
+    "plan_html",
     "remediation_counts",
     "summary_html",
     "summary_line",

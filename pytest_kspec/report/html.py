@@ -18,6 +18,7 @@ import yaml
 CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 640, 180, 32
 _CELL = 'style="border:1px solid #ccc;padding:2px 6px;vertical-align:top"'
 _PRE = 'style="margin:0;white-space:pre-wrap;font-size:12px"'
+_UL = '<ul style="margin:0;padding-left:16px">'
 
 
 def html_extra(content: str, name: str = "kspec") -> dict[str, str | None]:
@@ -159,3 +160,42 @@ def summary_html(trend: Mapping[str, Any] | None) -> str:
             f"<p><small>{escape(str(trend.get('rule', '')))}</small></p>{trend_svg(rates)}"
             f'<table style="border-collapse:collapse"><tr><th {_CELL}>day (UTC)</th>'
             f"<th {_CELL}>runs</th><th {_CELL}>pass %</th></tr>{days}</table></div>")
+
+
+def plan_html(plan: Mapping[str, Any] | None) -> str:
+    """The remediation plan written this run, as a table a reviewer reads: each write, the
+    resourceVersion that guards it, and its field diff; the digest and what it is bound to."""
+    if not plan:
+        return ""
+    rows = []
+    for w in plan.get("writes") or []:
+        guard = w.get("resourceVersion") or ("(absent)" if w.get("action") == "create" else "")
+        changes = "".join(f"<li><code>{escape(str(c.get('path')))}</code>: "
+                          f"{_value(c.get('from'))} &rarr; {_value(c.get('to'))}</li>"
+                          for c in w.get("changes") or [])
+        rows.append(f"<tr><td {_CELL}>{escape(str(w.get('id', '')))}</td>"
+                    f"<td {_CELL}>{escape(str(w.get('action', '')))}</td>"
+                    f"<td {_CELL}>{escape(str(w.get('resource', '')))}</td>"
+                    f"<td {_CELL}>{escape(str(guard))}</td>"
+                    f"<td {_CELL}>{_UL + changes + '</ul>' if changes else ''}</td></tr>")
+    head = "".join(f"<th {_CELL}>{h}</th>" for h in
+                   ("#", "action", "resource", "planned resourceVersion", "changes"))
+    spec, cluster = plan.get("spec") or {}, plan.get("cluster") or {}
+    others = "".join(f"<li>{escape(str(m.get('resource')))}: needs a person "
+                     f"({escape(str(m.get('reason') or ''))})</li>"
+                     for m in plan.get("manual") or [])
+    others += "".join(f"<li>{escape(str(u.get('resource')))}: could not be planned "
+                      f"({escape(str(u.get('error') or ''))})</li>"
+                      for u in plan.get("unplanned") or [])
+    table = (f'<table style="border-collapse:collapse"><tr>{head}</tr>{"".join(rows)}</table>'
+             if rows else "<p>no writes: nothing to apply</p>")
+    return (f'<div class="kspec-plan"><h3>kspec remediation plan: '
+            f"{len(plan.get('writes') or [])} write(s)</h3>"
+            f"<p><small>{escape(str(plan.get('path', '')))} &middot; digest "
+            f"<code>{escape(str(plan.get('digest', '')))}</code> &middot; created "
+            f"{escape(str(plan.get('created', '')))} &middot; spec "
+            f"{escape(str(spec.get('name')))} {escape(str(spec.get('version')))} &middot; "
+            f"cluster {escape(str(cluster.get('server')))}</small></p>{table}"
+            f"{'<ul>' + others + '</ul>' if others else ''}"
+            f"<p><small>apply with <code>kspec drift remediate --apply "
+            f"{escape(str(plan.get('path', '')))} --approved-by NAME</code></small></p></div>")

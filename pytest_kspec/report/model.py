@@ -61,6 +61,7 @@ class RunReport:
     finished: str = ""
     items: list[ItemRecord] = field(default_factory=list)
     trend: dict[str, Any] | None = None  # from the history: kspec.trend in the JSON
+    plan: dict[str, Any] | None = None  # remediation plan written this run: kspec.plan
 
     def add(self, record: ItemRecord) -> None:
         self.items = [r for r in self.items if r.node_id != record.node_id] + [record]
@@ -113,6 +114,7 @@ class RunReport:
                            for r in self.ordered() if r.status == "error"],
                 "remediation": remediation_counts(events),
                 **({"trend": self.trend} if self.trend is not None else {}),
+                **({"plan": self.plan} if self.plan is not None else {}),
             },
         }
 
