@@ -29,7 +29,7 @@ from pytest_kspec.remediate import (
     plan_age,
 )
 from pytest_kspec.run import Run
-from pytest_kspec.spec import DriftConfig, load_drift_config, parse_duration
+from pytest_kspec.spec import DriftConfig, load_drift_config, load_spec, parse_duration
 
 EXIT_OK, EXIT_CHANGED, EXIT_INCOMPLETE = 0, 1, 2
 _SHORT = 60
@@ -108,8 +108,6 @@ def _max_age(text: str) -> float:
 
 def run_apply(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Apply the approved plan ``args.apply``: refusals raise (exit 2), else 0 or 1."""
-    from pytest_kspec.spec.model import load_spec
-
     out = out or sys.stdout
     if not (args.approved_by or "").strip():
         raise UsageError("--apply needs --approved-by NAME: who reviewed and approved the "

@@ -21,7 +21,7 @@ from pytest_kspec.remediate.plan import RemediationPlan
 from pytest_kspec.report import utc_now
 
 if TYPE_CHECKING:
-    from pytest_kspec.cluster.client import Cluster
+    from pytest_kspec.cluster import Cluster
 
 __all__ = ["PlanApplier"]
 
