@@ -6,10 +6,27 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_kspec.alerts import (
+    Alerter,
+    Batch,
+    Delivery,
+    MemoryState,
+    StoredState,
+    events_from_items,
+    make_alerter,
+)
 from pytest_kspec.cluster import ClusterAccess
 from pytest_kspec.detect import Detector, Outcome, Plan, Target
 from pytest_kspec.errors import KspecError
-from pytest_kspec.history import HistoryRecorder, RunHistory, RunPoint, Scope, parse_iso, run_input
+from pytest_kspec.history import (
+    AlertStateStore,
+    HistoryRecorder,
+    RunHistory,
+    RunPoint,
+    Scope,
+    parse_iso,
+    run_input,
+)
 from pytest_kspec.remediate import (
     DeletionBudget,
     MemoryRecorder,
@@ -43,7 +60,7 @@ class Run:
                  spec_node: str, reports: Path, config: DriftConfig | None = None,
                  remediation: RemediationOptions | None = None,
                  history: Path | None = None, source: str = "pytest",
-                 plan_path: Path | None = None) -> None:
+                 plan_path: Path | None = None, alerter: Alerter | None = None) -> None:
         self.spec = spec
         self.config = config or DriftConfig.default()
         self.remediation = remediation or RemediationOptions()
@@ -69,6 +86,11 @@ class Run:
         # --plan / --kspec-plan: the dry run's writes become a plan file for approval.
         self.plan_path = plan_path
         self.planner = PlanBuilder() if plan_path is not None else None
+        # Alerts (None: off): a long-lived alerter (watch mode) or one for this run whose
+        # memory of what was sent lives in the history, so a CronJob alerts each drift once.
+        self._alerter = alerter
+        self.deliveries: list[Delivery] = []
+        self.notices: list[str] = []
 
     def scope(self) -> Scope:
         """Whose history this run extends: the spec's name on this cluster, identified by the
@@ -191,7 +213,38 @@ class Run:
             lines.append(f"kspec: review it with `kspec drift plan show {plan['path']}`, apply "
                          f"it with `kspec drift remediate --apply {plan['path']} --approved-by "
                          "NAME`")
+        lines += [f"kspec: alert {d.line()}" for d in self.deliveries]
         return lines
+
+    def alerter(self) -> Alerter | None:
+        """This run's alerter (None when the DriftConfig turns alerts off)."""
+        if self._alerter is None:
+            store = self.history.store() if self.history.enabled else None
+            state = (StoredState(AlertStateStore(store, self.scope())) if store is not None
+                     else MemoryState())
+            self._alerter = make_alerter(self.config.alerts, state)
+        return self._alerter
+
+    def batch(self) -> Batch:
+        """The open drift of this run as alerts see it."""
+        events, judged = events_from_items(self.report.items)
+        scope = self.scope()
+        cluster = dict(self.report.cluster or self.access.describe())
+        cluster.pop("error", None)
+        return Batch(spec={"name": self.spec.name, "version": self.spec.version},
+                     cluster=cluster,
+                     run={"id": self.history.run_id, "source": self.source,
+                          "time": self.report.finished or utc_now()},
+                     scope=f"{scope.spec_name}\0{scope.cluster}", events=events,
+                     judged=judged, notices=tuple(self.notices))
+
+    def alert(self) -> list[Delivery]:
+        """Send what changed to the DriftConfig's channels; failures are kept, never raised."""
+        alerter = self.alerter()
+        if alerter is None:
+            return []
+        self.deliveries = alerter.deliver(self.batch())
+        return self.deliveries
 
     def finish(self) -> Path:
         """Close the report and write ``drift-report.json`` atomically; returns its path."""
@@ -215,4 +268,5 @@ class Run:
         if scope is not None:
             self.history.append(run_input(self.history.run_id, scope, self.report,
                                           source=self.source))
+        self.alert()
         return path

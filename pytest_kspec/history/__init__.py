@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pytest_kspec.history import audit
+from pytest_kspec.history.alertstate import AlertStateStore, deliveries
 from pytest_kspec.history.audit import KEY_ENV, audit_key
 from pytest_kspec.history.runlink import (
     DB_NAME,
@@ -27,6 +28,7 @@ from pytest_kspec.history.trend import RunPoint, Trend
 __all__ = [
     "DB_NAME",
     "KEY_ENV",
+    "AlertStateStore",
     "Baseline",
     "EventRow",
     "HistoryRecorder",
@@ -39,6 +41,7 @@ __all__ = [
     "Trend",
     "audit",
     "audit_key",
+    "deliveries",
     "fingerprint",
     "history_path",
     "iso",

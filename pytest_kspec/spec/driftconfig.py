@@ -13,8 +13,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
+from pytest_kspec.spec.alerting import Channel, alerts_problems, build_channels
 from pytest_kspec.spec.validation import document_problems, show
 from pytest_kspec.spec.yamlsafe import (
     FieldPath,
@@ -123,12 +123,18 @@ class Webhook:
 
 @dataclass(frozen=True)
 class Alerts:
-    """``spec.alerts``; ``min_interval`` (seconds) rate-limits repeated alerts."""
+    """``spec.alerts``; ``min_interval`` (seconds) rate-limits repeated alerts.
+
+    ``channels`` is every destination (the plan's ``webhook``/``email`` entries included),
+    see :mod:`pytest_kspec.spec.alerting`; alerts go out only when ``enabled``.
+    """
 
     enabled: bool = False
     webhook: Webhook | None = None
     email_enabled: bool = False
     min_interval: int = 300
+    channels: tuple[Channel, ...] = ()
+    reminder: int | None = None
 
 
 @dataclass(frozen=True)
@@ -186,31 +192,18 @@ def _semantic_problems(spec: dict[str, Any], loc: Locator) -> list[Problem]:
     durations: tuple[tuple[FieldPath, Any, int], ...] = (
         (("spec", "interval"), spec.get("interval"), MIN_INTERVAL),
         (("spec", "alerts", "minInterval"), alerts.get("minInterval"), 0),
+        (("spec", "alerts", "reminder"), alerts.get("reminder"), 60),
+        (("spec", "alerts", "timeout"), alerts.get("timeout"), 1),
         (("spec", "storage", "retention"), storage.get("retention"), 3600),
     )
+    for i, channel in enumerate(alerts.get("channels") or []):
+        where: FieldPath = ("spec", "alerts", "channels", i)
+        for key, minimum in (("minInterval", 0), ("reminder", 60), ("timeout", 1)):
+            problems += _duration((*where, key), _dict(channel).get(key), minimum, loc)
     for where, value, minimum in durations:
         problems += _duration(where, value, minimum, loc)
-    webhook = _dict(alerts.get("webhook"))
-    url = webhook.get("url")
-    if isinstance(url, str) and url and not _is_http_url(url):
-        path: FieldPath = ("spec", "alerts", "webhook", "url")
-        problems.append(Problem(loc.value(path), path, "not an http(s) URL (write the "
-                                "full address, e.g. https://hooks.example.com/services/...)"))
-    email = _dict(alerts.get("email"))
-    silent = "webhook" not in alerts and email.get("enabled") is not True
-    if alerts.get("enabled") is True and silent:
-        path = ("spec", "alerts", "enabled")
-        problems.append(Problem(loc.value(path), path, "alerts are enabled but have nowhere to "
-                                "go (add webhook.url, or set enabled: false)"))
+    problems += alerts_problems(alerts, loc)
     return problems
-
-
-def _is_http_url(url: str) -> bool:
-    try:
-        parts = urlsplit(url.strip())
-        return parts.scheme in ("http", "https") and bool(parts.hostname)
-    except ValueError:
-        return False
 
 
 def _duration(path: FieldPath, value: Any, minimum: int, loc: Locator) -> Iterator[Problem]:
@@ -265,6 +258,8 @@ def _build(document: dict[str, Any], path: Path) -> DriftConfig:
             email_enabled=_dict(alerts.get("email")).get("enabled", False),
             min_interval=(parse_duration(alerts["minInterval"]) if "minInterval" in alerts
                           else Alerts().min_interval),
+            channels=build_channels(alerts),
+            reminder=parse_duration(alerts["reminder"]) if "reminder" in alerts else None,
         ),
         storage=Storage(
             type=storage.get("type", "sqlite"),
