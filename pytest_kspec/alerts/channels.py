@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 from pytest_kspec.alerts import payloads
 from pytest_kspec.alerts.model import AlertEvent, Batch, Notice
 from pytest_kspec.alerts.redact import Redactor, host_of
-from pytest_kspec.spec.alerting import PAGERDUTY_URL, Channel, url_problem
+from pytest_kspec.spec import PAGERDUTY_URL, Channel, url_problem
 
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 8.0

@@ -24,7 +24,7 @@ from pytest_kspec.alerts.channels import DeliveryError, Sender
 from pytest_kspec.alerts.model import AlertEvent, Batch, Delivery, Notice, severity_rank
 from pytest_kspec.alerts.redact import Redactor
 from pytest_kspec.alerts.state import AlertState, MemoryState, Sent
-from pytest_kspec.spec.alerting import Channel
+from pytest_kspec.spec import Channel
 
 log = logging.getLogger("pytest_kspec.alerts")
 

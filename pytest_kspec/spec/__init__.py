@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pytest_kspec.spec.alerting import PAGERDUTY_URL, Channel, url_problem
 from pytest_kspec.spec.driftconfig import (
     DriftConfig,
     load_drift_config,
@@ -11,10 +12,13 @@ from pytest_kspec.spec.driftconfig import (
 from pytest_kspec.spec.model import ClusterSpec, load_spec
 
 __all__ = [
+    "PAGERDUTY_URL",
+    "Channel",
     "ClusterSpec",
     "DriftConfig",
     "load_drift_config",
     "load_spec",
     "parse_duration",
     "parse_types",
+    "url_problem",
 ]
