@@ -23,7 +23,7 @@ MIN_SECRET = 6
 _PATTERNS = (
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)",
                re.S),
-    re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+"),
+    re.compile(r"(?i)\bbearer\s+[^\s\"']+"),
     re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"),
     re.compile(r"(?i)\b([\w.-]*(?:password|passwd|secret|token|apikey|api[_-]key|"
                r"access[_-]?key|private[_-]?key|credential|auth)[\w.-]*)(\"?\s*[:=]\s*\"?)"
