@@ -318,7 +318,10 @@ def main(argv: list[str] | None = None) -> int:
             for n in workers:
                 cmd = [sys.executable, "-m", "pytest", "--kspec-spec", str(spec),
                        "--kspec-kubeconfig", sim.kubeconfig_path, "-q", "-p", "no:randomly",
-                       "--kspec-reports", str(tmp / "reports"), "-n", str(n)]
+                       "--kspec-reports", str(tmp / "reports"), "-n", str(n),
+                       # hypothesis (our test extra, not a dependency) imports itself at
+                       # every session end (~1.4 s): not what a pytest-kspec user pays
+                       "-p", "no:hypothesispytest"]
                 full = run_child(cmd, sim, tmp, env)
                 if full.status not in (0, 1):
                     print(full.output[-3000:])

@@ -1,4 +1,7 @@
-"""pytest-kspec: prove that a Kubernetes cluster still matches its kspec ClusterSpecification."""
+"""pytest-kspec: prove that a Kubernetes cluster still matches its kspec ClusterSpecification.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
+"""
 
 from __future__ import annotations
 

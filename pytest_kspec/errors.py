@@ -1,4 +1,7 @@
-"""One error hierarchy, so the CLI and the plugin can turn any failure into one clear line."""
+"""One error hierarchy, so the CLI and the plugin can turn any failure into one clear line.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""One detection run: spec, plan, cluster access and the report, shared by plugin and CLI."""
+"""One detection run: spec, plan, cluster access and the report, shared by plugin and CLI.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""The ``kspec`` command: drift detect/remediate/history, policies, ``sim serve``; no pytest."""
+"""The ``kspec`` command: drift detect/remediate/history, policies, ``sim serve``; no pytest.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""``python -m pytest_kspec.cli``: the ``kspec`` command without its console script."""
+"""``python -m pytest_kspec.cli``: the ``kspec`` command without its console script.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
+"""
 
 from __future__ import annotations
 

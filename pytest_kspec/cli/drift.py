@@ -1,4 +1,7 @@
-"""``kspec drift detect|remediate``: the pytest items' checks (and fixes) from the command line."""
+"""``kspec drift detect|remediate``: the pytest items' checks (and fixes) from the command line.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
+"""
 
 from __future__ import annotations
 

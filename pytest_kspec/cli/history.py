@@ -3,6 +3,8 @@ audit trail.
 
 Exit codes: 0 shown (or the audit trail is intact), 1 ``--verify`` found the chain broken,
 2 no history there or bad options.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 Exit codes: 0 no drift, 1 drift found, 2 could not complete (bad input, cluster unreachable,
 checks that could not be evaluated).
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

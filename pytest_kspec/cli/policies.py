@@ -1,4 +1,7 @@
-"""`kspec policies --spec FILE`: print the ClusterPolicies a spec expects, for review or GitOps."""
+"""`kspec policies --spec FILE`: print the ClusterPolicies a spec expects, for review or GitOps.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""``kspec sim serve``: run the simulator in the foreground until SIGINT/SIGTERM."""
+"""``kspec sim serve``: run the simulator in the foreground until SIGINT/SIGTERM.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
+"""
 
 from __future__ import annotations
 

@@ -1,15 +1,46 @@
-"""Cluster stage: API access (kubeconfig, in-cluster, simulator), raw-JSON requests, snapshot."""
+"""Cluster stage: API access (kubeconfig, in-cluster, simulator), raw-JSON requests, snapshot.
+
+Names are imported on first use (PEP 562): the plugin reads ``DEFAULT_SIM_VERSION`` when it
+declares its options, and a pytest session without ``--kspec-spec`` should not pay for the
+HTTP stack.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
+"""
 
 from __future__ import annotations
 
-from pytest_kspec.cluster.access import (
-    DEFAULT_SIM_VERSION,
-    AccessOptions,
-    ClusterAccess,
-    sim_paths,
-)
-from pytest_kspec.cluster.client import Cluster, RetryPolicy
-from pytest_kspec.cluster.snapshot import Snapshot
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pytest_kspec.cluster.access import (
+        AccessOptions,
+        ClusterAccess,
+        sim_paths,
+    )
+    from pytest_kspec.cluster.client import Cluster, RetryPolicy
+    from pytest_kspec.cluster.snapshot import Snapshot
+
+DEFAULT_SIM_VERSION = "1.29.4"
+
+_LAZY = {
+    "AccessOptions": "pytest_kspec.cluster.access",
+    "ClusterAccess": "pytest_kspec.cluster.access",
+    "sim_paths": "pytest_kspec.cluster.access",
+    "Cluster": "pytest_kspec.cluster.client",
+    "RetryPolicy": "pytest_kspec.cluster.client",
+    "Snapshot": "pytest_kspec.cluster.snapshot",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DEFAULT_SIM_VERSION",

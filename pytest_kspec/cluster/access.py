@@ -2,6 +2,8 @@
 
 The plugin and the CLI both go through :class:`ClusterAccess`, so ``--kspec-sim`` and a real
 cluster behave the same from the first request on.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pytest_kspec.cluster import DEFAULT_SIM_VERSION
 from pytest_kspec.cluster.client import Cluster, RetryPolicy
 from pytest_kspec.cluster.snapshot import Snapshot
 from pytest_kspec.errors import ApiError, ClusterError
@@ -20,8 +23,6 @@ if TYPE_CHECKING:
     from pytest_kspec.sim import Simulator
 
 log = logging.getLogger("pytest_kspec.cluster.access")
-
-DEFAULT_SIM_VERSION = "1.29.4"
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@ Everything here speaks raw JSON (dicts as the API server sends them), never the 
 objects: at 10k pods the models cost several times the memory and time. The official client
 is used for what it is good at: reading kubeconfig (contexts, exec plugins, token refresh,
 client certificates) and its HTTP pool.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

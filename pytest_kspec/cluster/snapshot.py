@@ -2,6 +2,8 @@
 
 A failed LIST is remembered too, so every item that needs that kind reports the same error
 (naming the resource and verb) without asking the API server again.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

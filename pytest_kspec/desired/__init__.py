@@ -1,4 +1,7 @@
-"""Desired stage: the check catalog a spec asks for and the Kyverno ClusterPolicies it expects."""
+"""Desired stage: the check catalog a spec asks for and the Kyverno ClusterPolicies it expects.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
+"""
 
 from __future__ import annotations
 

@@ -4,6 +4,8 @@ Check ids are part of the node-id contract (``<spec>::compliance::<id>``) and th
 on them, so the rules that build them are fixed here, in one place, and never depend on
 anything but the spec. A spec rule gives exactly one check; only sections present in the
 spec give checks.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

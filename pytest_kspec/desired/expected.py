@@ -4,6 +4,8 @@ Generated policies carry kspec's marker (annotation ``kspec.dev/generated: "true
 ``app.kubernetes.io/managed-by: kspec``); drift detection only ever touches objects with it.
 ``admission.policies.requiredPolicies`` kspec does not generate are expected by name only.
 The output is deterministic: the same spec always gives byte-identical YAML.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ spec: which limits, which host namespaces, which registries all come from the sp
 Which policies exist at all is decided by :mod:`pytest_kspec.desired.catalog`; this module only
 says what each one contains. :mod:`pytest_kspec.desired.expected` wraps the result in
 ClusterPolicy objects.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 The pytest items and the ``kspec drift`` CLI both run these same targets through the same
 :class:`Detector`, so a node id, its verdict and its report event mean the same everywhere.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

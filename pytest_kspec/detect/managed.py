@@ -5,6 +5,8 @@
 ``k:{json}`` for list items by key, ``v:<json>`` for set values, ``i:<n>`` for indices,
 ``.`` for the item itself). Lists without merge keys are atomic: in a Kyverno policy
 ``spec.rules`` is owned as a whole, so the owner of ``f:spec.f:rules`` owns every rule change.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

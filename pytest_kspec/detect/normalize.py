@@ -5,6 +5,8 @@ metadata, ``status``, defaults, autogen rules, numbers re-typed, actions in anot
 and may say the same thing another way (spec-level or rule-level failure action). Both the
 expected and the live object go through :func:`normalize_policy`; what still differs is drift.
 The facts behind each step are in ``reference/kyverno-defaults.md``.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

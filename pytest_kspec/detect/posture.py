@@ -18,6 +18,8 @@ and anything else not listed as non-weakening.
 
 Not weakening (False): Audit -> Enforce; a rule or pattern key added; message, metadata
 labels and annotations, ``emitWarning``; the reverse of each weakening above.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

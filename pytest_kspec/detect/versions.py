@@ -4,6 +4,8 @@ Versions are compared the way people mean them: ``maxVersion: 1.30`` allows ever
 ``minVersion: 1.29`` means 1.29.0 or later, ``excludedVersions: [1.28]`` excludes every
 1.28.x while ``1.29.2`` excludes exactly that patch. Vendor suffixes (``+k3s1``,
 ``-eks-a1b2c3``, ``-gke.1286000``, ``+rke2r1``) are not part of the version.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

@@ -11,6 +11,8 @@ key they cannot.
 Retention removes the oldest records: the hash of the last removed one becomes the *anchor*
 (kept in ``meta``) and a ``prune`` record, itself chained, states it, so removing more records
 afterwards is still caught.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

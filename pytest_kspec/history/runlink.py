@@ -4,6 +4,8 @@
 baseline through it, the controller (or the CLI) appends the finished run, prunes by
 retention and copies the run's report files under ``<reports>/runs/<run-id>/``. A history
 that cannot be opened never fails the run: the problem is kept in ``error`` and shown once.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

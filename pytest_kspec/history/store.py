@@ -11,6 +11,8 @@ Crash safety: WAL journal, ``synchronous=NORMAL`` (committed runs survive a kill
 a power loss may roll back the newest commits but never corrupts), one ``BEGIN IMMEDIATE``
 transaction per run that also holds its audit records, a busy timeout so readers and a
 concurrent writer wait instead of failing.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ The rule (also in the README): fit a least-squares line to the pass % of the las
 ``slope * (n - 1)`` in percentage points, is **improving** when >= +:data:`THRESHOLD_PP`,
 **degrading** when <= -:data:`THRESHOLD_PP`, otherwise **stable**. Fewer than
 :data:`MIN_RUNS` runs: **stable** (not enough history to say).
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

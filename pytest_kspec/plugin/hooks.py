@@ -1,4 +1,9 @@
-"""pytest hooks and wiring for pytest-kspec; the work lives in modules that never import pytest."""
+"""pytest hooks and wiring for pytest-kspec; the work lives in modules that never import pytest.
+
+pytest loads this plugin in every session, so it imports the engine only when a session
+asks for kspec (``--kspec-spec``): a plain ``pytest`` run pays for the options and nothing
+else, and a kspec run imports what it uses (the simulator only with ``--kspec-sim``).
+"""
 
 from __future__ import annotations
 
@@ -7,29 +12,22 @@ import os
 import tempfile
 from collections.abc import Generator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_kspec.cluster import AccessOptions, ClusterAccess, Snapshot, sim_paths
-from pytest_kspec.detect import TYPES, make_plan
 from pytest_kspec.errors import KspecError, SpecError
-from pytest_kspec.history import history_path
-from pytest_kspec.plugin.items import (
-    ATTEMPTS_KEY,
-    OUTCOME_KEY,
-    RUN_KEY,
-    KspecItem,
-    SpecFile,
-    get_run,
-)
+from pytest_kspec.plugin.keys import ATTEMPTS_KEY, OUTCOME_KEY, RUN_KEY, get_run
 from pytest_kspec.plugin.settings import Settings, add_options
-from pytest_kspec.remediate import DeletionBudget, RemediationOptions
-from pytest_kspec.report import ItemRecord, item_extras, plan_html, summary_html
-from pytest_kspec.run import Run
+
+if TYPE_CHECKING:
+    from pytest_kspec.cluster import Snapshot
+    from pytest_kspec.plugin.items import SpecFile
 
 log = logging.getLogger("pytest_kspec")
 SEVERITIES = ("critical", "high", "medium", "low", "info")
+# The drift types (pytest_kspec.detect.TYPES), here so declaring markers imports no engine.
+TYPES = ("policy", "compliance", "configuration", "resource")
 _WORKER_KUBECONFIG = "kspec_kubeconfig"
 _WORKER_BUDGET = "kspec_deletion_budget"
 
@@ -47,6 +45,11 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = Settings.from_config(config)
     if settings is None:
         return
+    from pytest_kspec.cluster import AccessOptions, ClusterAccess, sim_paths
+    from pytest_kspec.detect import make_plan
+    from pytest_kspec.history import history_path
+    from pytest_kspec.remediate import RemediationOptions
+    from pytest_kspec.run import Run
     from pytest_kspec.spec import DriftConfig, load_drift_config, load_spec
 
     try:
@@ -108,6 +111,8 @@ class _XdistHooks:
 
     @pytest.hookimpl
     def pytest_configure_node(self, node: Any) -> None:
+        from pytest_kspec.remediate import DeletionBudget
+
         run = get_run(node.config)
         if run.access.kubeconfig:
             node.workerinput[_WORKER_KUBECONFIG] = run.access.kubeconfig
@@ -127,6 +132,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     run = get_run(config)
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:
+        from pytest_kspec.remediate import DeletionBudget
+
         if _WORKER_KUBECONFIG in workerinput:
             run.access.use_kubeconfig(workerinput[_WORKER_KUBECONFIG])
         if _WORKER_BUDGET in workerinput:
@@ -159,6 +166,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> SpecFile | None:
     config = parent.config
     if RUN_KEY in config.stash and file_path.resolve() == get_run(config).spec.path.resolve():
+        from pytest_kspec.plugin.items import SpecFile
+
         node: SpecFile = SpecFile.from_parent(parent, path=file_path)
         return node
     return None
@@ -169,7 +178,12 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report: pytest.TestReport = yield
-    if not isinstance(item, KspecItem) or OUTCOME_KEY not in item.stash:
+    if RUN_KEY not in item.config.stash or OUTCOME_KEY not in item.stash:
+        return report
+    from pytest_kspec.plugin.items import KspecItem
+    from pytest_kspec.report import item_extras
+
+    if not isinstance(item, KspecItem):
         return report
     remediated = call.when == "teardown" and ATTEMPTS_KEY in item.stash
     if call.when == "call" or (call.when == "setup" and report.failed) or remediated:
@@ -179,7 +193,9 @@ def pytest_runtest_makereport(
         # The teardown record (with each event's remediation) replaces the call's.
         data = {**record.to_json(), "events": record.events, "order": record.order}
         report.kspec_record = data  # type: ignore[attr-defined]
-        extras = item_extras(data, phase=call.when)  # pytest-html shows them
+        # pytest-html shows them; without an HTML report there is nothing to build.
+        extras = (item_extras(data, phase=call.when)
+                  if getattr(item.config.option, "htmlpath", None) else [])
         if extras:
             report.extras = [*getattr(report, "extras", []), *extras]  # type: ignore[attr-defined]
         if remediated:
@@ -195,6 +211,8 @@ class _Reporter:
         self.path: Path | None = None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        from pytest_kspec.report import ItemRecord
+
         data = getattr(report, "kspec_record", None)
         if data is not None:
             get_run(self.config).report.add(ItemRecord.from_json(data))
@@ -218,6 +236,8 @@ class _Reporter:
                                     postfix: list[str], session: pytest.Session) -> None:
         """The trend (direction, rule, inline SVG chart of pass %) and the remediation plan
         written this run atop the HTML report."""
+        from pytest_kspec.report import plan_html, summary_html
+
         report = get_run(self.config).report
         for block in (summary_html(report.trend), plan_html(report.plan)):
             if block:

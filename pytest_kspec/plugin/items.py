@@ -8,12 +8,11 @@ from typing import Any
 import pytest
 
 from pytest_kspec.detect import TYPES, Outcome, Target, drift_properties
+from pytest_kspec.plugin.keys import ATTEMPTS_KEY, OUTCOME_KEY, RUN_KEY, get_run
 from pytest_kspec.remediate import remediation_properties, remediation_text
-from pytest_kspec.run import Run
 
-RUN_KEY = pytest.StashKey[Run]()
-OUTCOME_KEY = pytest.StashKey[Outcome]()
-ATTEMPTS_KEY = pytest.StashKey[list[dict[str, Any]]]()
+__all__ = ["ATTEMPTS_KEY", "OUTCOME_KEY", "RUN_KEY", "DriftFound", "KspecItem", "SpecFile",
+           "TypeGroup", "get_run"]
 
 
 class DriftFound(Exception):
@@ -22,10 +21,6 @@ class DriftFound(Exception):
     def __init__(self, outcome: Outcome) -> None:
         self.outcome = outcome
         super().__init__(outcome.text)
-
-
-def get_run(config: pytest.Config) -> Run:
-    return config.stash[RUN_KEY]
 
 
 class SpecFile(pytest.File):

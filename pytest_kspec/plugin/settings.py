@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 from pytest_kspec.cluster import DEFAULT_SIM_VERSION
-from pytest_kspec.spec import parse_types
 
 
 def parse_types_option(text: str) -> frozenset[str]:
     """``--kspec-types`` value: comma-separated types, plural forms accepted, or ``all``."""
+    from pytest_kspec.spec import parse_types
+
     try:
         return parse_types(text)
     except ValueError as e:

@@ -1,5 +1,8 @@
 """Remediate stage: guarded writes that fix drift, dry-run, verification, deletion budgets,
-plans a person approves and their guarded application."""
+plans a person approves and their guarded application.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
+"""
 
 from __future__ import annotations
 

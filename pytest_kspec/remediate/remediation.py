@@ -6,6 +6,8 @@ never overwritten), deletions carry uid preconditions and are capped per run, dr
 the very same requests with ``dryRun=All``, and a write only counts as ``verified`` once the
 object, read back from the API server, matches the spec. Compliance and configuration drift
 are never touched (``manual-required``). Every attempt goes to a :class:`RemediationRecorder`.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Report stage: the run's model (what happened) apart from its renderers (JSON, JUnit, HTML)."""
+"""Report stage: the run's model (what happened) apart from its renderers (JSON, JUnit, HTML).
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
+"""
 
 from __future__ import annotations
 

@@ -4,6 +4,8 @@ Everything is plain, escaped HTML and inline SVG: no script, no stylesheet or fo
 CDN, so the self-contained report opens offline. Extras are pytest-html's ``extras.html``
 dicts (``name``, ``format_type``, ``content``, ``mime_type``, ``extension``), built here
 without importing pytest-html so the module stays usable on its own.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Writes the JSON drift report atomically: readers never see a half-written file."""
+"""Writes the JSON drift report atomically: readers never see a half-written file.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
+"""
 
 from __future__ import annotations
 

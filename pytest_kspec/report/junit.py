@@ -1,4 +1,7 @@
-"""JUnit XML for ``kspec drift`` runs (pytest writes its own): one test case per item."""
+"""JUnit XML for ``kspec drift`` runs (pytest writes its own): one test case per item.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""The run report model: one record per checked item plus its drift events, built once per run."""
+"""The run report model: one record per checked item plus its drift events, built once per run.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
+"""
 
 from __future__ import annotations
 

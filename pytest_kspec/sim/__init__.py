@@ -1,9 +1,36 @@
-"""In-memory Kubernetes API server for tests, demos and users' own checks."""
+"""In-memory Kubernetes API server for tests, demos and users' own checks.
+
+Names are imported on first use (PEP 562): pytest loads the ``kspec_sim`` fixture's module
+in every session, and only sessions that start a simulator should pay for it.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
+"""
 
 from __future__ import annotations
 
-from pytest_kspec.sim.faults import Fault
-from pytest_kspec.sim.loader import dump_objects, load_objects
-from pytest_kspec.sim.simulator import Simulator
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pytest_kspec.sim.faults import Fault
+    from pytest_kspec.sim.loader import dump_objects, load_objects
+    from pytest_kspec.sim.simulator import Simulator
+
+_LAZY = {
+    "Fault": "pytest_kspec.sim.faults",
+    "dump_objects": "pytest_kspec.sim.loader",
+    "load_objects": "pytest_kspec.sim.loader",
+    "Simulator": "pytest_kspec.sim.simulator",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = ["Fault", "Simulator", "dump_objects", "load_objects"]

@@ -1,4 +1,7 @@
-"""Resource verbs over HTTP semantics: get, list, create, update, patch, delete, SSAR, scale."""
+"""Resource verbs over HTTP semantics: get, list, create, update, patch, delete, SSAR, scale.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
+"""
 
 from __future__ import annotations
 

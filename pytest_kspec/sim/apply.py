@@ -3,6 +3,8 @@
 Callers (the simulator's PATCH/PUT/POST handlers) own the request checks this module does
 not make: a missing ``fieldManager`` on an apply patch is a 422 ``fieldManager: Required
 value: is required for apply patch``, and ``force`` on a non-apply patch is a 422 too.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Bearer-token authentication and RBAC authorization from the simulator's own RBAC objects."""
+"""Bearer-token authentication and RBAC authorization from the simulator's own RBAC objects.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
+"""
 
 from __future__ import annotations
 

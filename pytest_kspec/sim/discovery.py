@@ -1,4 +1,7 @@
-"""Legacy discovery documents (/version, /api, /apis, APIResourceLists) built from the registry."""
+"""Legacy discovery documents (/version, /api, /apis, APIResourceLists) built from the registry.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
+"""
 
 from __future__ import annotations
 

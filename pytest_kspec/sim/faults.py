@@ -10,6 +10,8 @@ Reliability tests use this to prove that callers retry, time out and report erro
     sim.faults.add(path="/pods", truncate=True)  # a complete HTTP reply whose JSON body is
                                                  # cut in half (Content-Length matches)
     sim.faults.clear()
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""LIST with limit/continue over consistent snapshots, and the chunked WATCH event loop."""
+"""LIST with limit/continue over consistent snapshots, and the chunked WATCH event loop.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Merge keys and list types of built-in kinds, for strategic merge patch and managedFields."""
+"""Merge keys and list types of built-in kinds, for strategic merge patch and managedFields.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
+"""
 
 from __future__ import annotations
 

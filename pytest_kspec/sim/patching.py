@@ -1,4 +1,7 @@
-"""JSON merge patch, JSON patch and strategic merge patch, as the API server applies them."""
+"""JSON merge patch, JSON patch and strategic merge patch, as the API server applies them.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
+"""
 
 from __future__ import annotations
 

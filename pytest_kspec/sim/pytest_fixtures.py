@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_kspec.sim.simulator import Simulator
+if TYPE_CHECKING:  # imported when a test asks for the fixture, not when pytest loads plugins
+    from pytest_kspec.sim.simulator import Simulator
 
 
 @pytest.fixture
@@ -20,5 +22,7 @@ def kspec_sim() -> Iterator[Simulator]:
     ``kspec_sim.faults.add(status=503, path="/pods")`` and check what a tool wrote with
     ``kspec_sim.writes()``.
     """
+    from pytest_kspec.sim.simulator import Simulator
+
     with Simulator(kyverno=True) as sim:
         yield sim

@@ -1,4 +1,7 @@
-"""Label and field selectors as the API server parses and applies them to LIST and WATCH."""
+"""Label and field selectors as the API server parses and applies them to LIST and WATCH.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
+"""
 
 from __future__ import annotations
 

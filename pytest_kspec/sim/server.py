@@ -1,4 +1,7 @@
-"""The HTTP side: request parsing, faults, authentication, dispatch, chunked watch streams."""
+"""The HTTP side: request parsing, faults, authentication, dispatch, chunked watch streams.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""The Simulator: an in-memory Kubernetes API server on 127.0.0.1 for tests, demos and users."""
+"""The Simulator: an in-memory Kubernetes API server on 127.0.0.1 for tests, demos and users.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Kubernetes ``Status`` error replies with the reasons, codes and messages the real server uses."""
+"""Kubernetes ``Status`` error replies with the reasons, codes and messages the real server uses.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""The few server-side validations clients rely on (names, required container fields)."""
+"""The few server-side validations clients rely on (names, required container fields).
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
+"""
 
 from __future__ import annotations
 

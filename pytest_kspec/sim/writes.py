@@ -1,4 +1,7 @@
-"""Write semantics of API and direct writes: metadata, rv, generation, finalizers, cascades."""
+"""Write semantics of API and direct writes: metadata, rv, generation, finalizers, cascades.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
+"""
 
 from __future__ import annotations
 

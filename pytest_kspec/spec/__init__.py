@@ -1,4 +1,7 @@
-"""Spec stage: load and check a ClusterSpecification and a DriftConfig, with `file:line` errors."""
+"""Spec stage: load and check a ClusterSpecification and a DriftConfig, with `file:line` errors.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
+"""
 
 from __future__ import annotations
 

@@ -3,6 +3,8 @@
 Loaded with the same strict machinery as the ClusterSpecification (schema, ``file:line``
 errors). ``parse_duration`` and ``parse_types`` are shared with the CLI and plugin options
 (``--interval``, ``--kspec-types``), so a value means the same in a file and on a command line.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

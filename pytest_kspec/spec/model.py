@@ -3,6 +3,8 @@
 ``load_spec`` either returns a :class:`ClusterSpec` whose ``body`` every other module can trust,
 or raises :class:`~pytest_kspec.errors.SpecError` listing every problem as
 ``FILE:LINE:COL: spec.path: what is wrong (what to write instead)``.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

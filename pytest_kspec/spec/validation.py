@@ -3,6 +3,8 @@
 Shared by the ClusterSpecification and DriftConfig loaders: each error becomes a
 :class:`~pytest_kspec.spec.yamlsafe.Problem` placed on the offending key or value and saying what
 to write instead.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

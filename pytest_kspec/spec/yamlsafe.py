@@ -4,6 +4,8 @@ PyYAML alone would silently accept duplicate keys, arbitrary tags, several docum
 bombs, and would forget line numbers. Here the YAML is composed into nodes (marks kept), checked,
 and turned into plain dicts/lists/scalars while a :class:`Locator` records the line and column
 of every key and value, so later validation can say ``FILE:LINE:COL: spec.path: problem``.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

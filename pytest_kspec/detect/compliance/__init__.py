@@ -3,6 +3,8 @@
 ``evaluate(ref, snapshot)`` picks the evaluator by ``ref.kind``. API failures
 (:class:`~pytest_kspec.errors.ApiError`) propagate so the caller reports an error, never a
 pass; an unusable rule raises :class:`ComplianceError`.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

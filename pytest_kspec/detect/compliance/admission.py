@@ -8,6 +8,8 @@ Fewer than ``minCount`` (default 1) gives one violation with the count and the n
 ``admission.policies.minCount`` counts Kyverno ClusterPolicies (kyverno.io/v1). When the API
 answers 404 for them (Kyverno's CRD is not installed) that counts as zero policies, with a
 message saying so; any other API error propagates.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

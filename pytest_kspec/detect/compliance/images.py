@@ -20,6 +20,8 @@ single name means both ``docker.io/nginx`` → ``library/nginx`` and an organisa
 Kyverno ClusterPolicy (kyverno.io/v1) with a ``verifyImages`` rule in Enforce mode lists an
 ``imageReferences`` pattern matching it (Kyverno wildcards: ``*`` matches anything). The
 policy's match/exclude blocks are not evaluated.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ egress rules exist). A policy that denies egress only does not satisfy the check
 is not required, since that is what ``defaultDeny`` meant in the original tool). An
 ``ingress: [{}]`` rule allows everything and so does not deny; such an allow-all policy over
 every pod also cancels a deny-all in the same namespace (policies add up), and is reported.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ kinds are looked at; with no ``providers`` listed, ``metrics-server`` and ``prom
 or at least ``minRetentionDays``; ``--audit-log-path=-`` (stdout) cannot prove a retention.
 Managed control planes (EKS, GKE, AKS) show no apiserver pod: that is reported as a violation
 saying audit logging cannot be verified from the API, so the provider's settings get checked.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ replaces the required level for that namespace: it must then carry at least the 
 level (a stricter label still complies, as it does for the spec-wide level). Exemptions also
 bring a system namespace into the check. When the required level is ``privileged`` every
 namespace complies, labelled or not: no label is less strict than privileged.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ roles granting ``*`` on ``*``/``*``. Exempt from forbidden rules: ClusterRoles a
 ``edit``, ``view`` labelled ``kubernetes.io/bootstrapping: rbac-defaults``; the API server
 recreates them, so flagging them would fail every cluster) and Roles in system namespaces.
 Aggregated ClusterRoles are judged by the rules the controller filled in (empty is fine).
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

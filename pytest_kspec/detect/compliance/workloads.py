@@ -18,6 +18,8 @@ Semantics: required + ``value`` → must equal; required (+ ``exists: true`` or 
 present; forbidden + ``value`` → must not equal; forbidden (+ ``exists: true`` or neither) →
 must not be present; ``exists: false`` flips presence. Values compare as a spec author means
 them: ``true`` equals ``"true"``, ``1000`` equals ``"1000"``, quantities compare as strings.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations
