@@ -234,22 +234,20 @@ def _fieldset(
 
 def _to_tree(paths: Iterable[Path]) -> dict[str, Any]:
     root: dict[str, Any] = {}
-    members = list(paths)
-    for path in members:
+    members: list[dict[str, Any]] = []
+    for path in paths:
         node = root
         for element in path:
             node = node.setdefault(element, {})
-    for path in members:
-        node = root
-        for element in path:
-            node = node[element]
+        members.append(node)
+    for node in members:  # a member with members under it is marked "." itself
         if node and "." not in node:
             node["."] = {}
     return _sorted_tree(root)
 
 
 def _sorted_tree(node: dict[str, Any]) -> dict[str, Any]:
-    return {k: _sorted_tree(node[k]) for k in sorted(node)}
+    return {k: _sorted_tree(v) if v else {} for k, v in sorted(node.items())}
 
 
 def _from_tree(tree: Any, prefix: Path = ()) -> set[Path]:
