@@ -3,6 +3,8 @@
 Exit codes: ``plan show`` 0 (plan intact) or 2 (unreadable or edited); ``--apply`` 0 every
 write verified, 1 some write skipped (changed since planned) or failed, 2 refused (edited,
 another spec or cluster, too old) or could not start.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

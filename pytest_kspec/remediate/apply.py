@@ -6,6 +6,8 @@ changed since); a delete carries the planned ``uid`` and ``resourceVersion`` pre
 A refused write is ``skipped`` and says what changed; the others are still applied, and each
 counts as ``verified`` only once the object read back matches what was planned (or, for a
 delete, is gone). Every attempt names the approver and the plan's digest, for the audit trail.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ sha256 of the canonical JSON of everything else, so any edit after kspec wrote i
 
 Applying (:mod:`pytest_kspec.remediate.apply`) is refused for a plan whose digest does not
 match, made for another spec or cluster, older than the allowed age, or dated in the future.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ for approval and back (:mod:`pytest_kspec.remediate.plan`), and so applying the 
 that very request (:mod:`pytest_kspec.remediate.apply`). The guard is the object's
 ``resourceVersion`` as it was planned against (for a create: that the object is absent; for a
 delete also its ``uid``): if the object changed since, the API server refuses the write.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations
