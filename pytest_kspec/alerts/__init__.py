@@ -5,6 +5,8 @@ drift; :class:`Alerter` decides per channel what is new, reminded or resolved, a
 severity threshold and the rate limit, sends with retries and returns one
 :class:`Delivery` per channel. State (what was sent) lives in the history when there is
 one, so a CronJob alerts a drift once, not every run.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ webhook URL's path is its secret. Each send has a timeout; transient failures (c
 errors, timeouts, 429 and 5xx) are retried with capped exponential backoff and jitter
 (``Retry-After`` honoured up to a cap); other answers fail at once. Errors say what failed
 without the URL's path or any secret.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ Rules (per channel):
   first cycle after it (``due()`` tells watch mode when);
 - **failure**: recorded and reported; state is not advanced, so the next cycle tries again.
   Nothing here raises into detection.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@
 never expected/actual values); :class:`Batch` is one cycle's view of the open drift; a
 :class:`Delivery` is what one channel did with it. Detection, waivers and custom checks feed
 batches; the history and the summary read deliveries.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

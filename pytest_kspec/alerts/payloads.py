@@ -11,6 +11,8 @@ Generic webhook payload (``kspec.dev/v1 DriftAlert``, documented in docs/monitor
      "notices": ["remediation loop: ..."], "truncated": 0}
 
 Every string goes through the channel's :class:`~pytest_kspec.alerts.redact.Redactor`.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ cannot get in by construction. This module is the second line: it masks the know
 values of this process (channel URLs, routing keys, passwords, the cluster token) and
 anything that looks like a credential (bearer tokens, JWTs, ``password=...``, private keys,
 long base64/hex runs, URL userinfo and query strings). URLs in logs show only their host.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

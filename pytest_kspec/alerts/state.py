@@ -3,6 +3,8 @@
 A CronJob is a new process every run, so the state must outlive the process: with a history
 database it lives there (:class:`pytest_kspec.history.AlertStateStore`); without one, in
 memory (enough for watch mode, which is one process).
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

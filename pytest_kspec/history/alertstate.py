@@ -5,6 +5,8 @@ change, and so "did anyone get told?" has an answer: each delivery is a row in
 ``alert_deliveries`` and, when it failed, an ``alert`` record in the audit chain. The tables
 are created on first use (``IF NOT EXISTS``): databases of earlier versions gain them
 without a schema step, and readers that do not alert never touch them.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ never the secrets themselves: a DriftConfig lives in git and in a ConfigMap. The
 read when an alert is sent, so a missing variable is a failed delivery (recorded, shown in the
 summary), never a failed detection. The plan's single ``webhook`` and ``email`` entries still
 work: they become channels named ``webhook`` and ``email``.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations
