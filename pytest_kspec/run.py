@@ -19,6 +19,7 @@ from pytest_kspec.alerts import (
     make_alerter,
 )
 from pytest_kspec.cluster import ClusterAccess
+from pytest_kspec.desired import coverage_json, coverage_lines
 from pytest_kspec.detect import Detector, Outcome, Plan, Target
 from pytest_kspec.errors import KspecError
 from pytest_kspec.history import (
@@ -77,7 +78,8 @@ class Run:
         self.order = {t.key: i for i, t in enumerate(plan.targets)}
         self.report = RunReport(
             spec_name=spec.name, spec_version=spec.version, spec_path=str(spec.path),
-            spec_hash=spec.content_hash, cluster={}, started=utc_now())
+            spec_hash=spec.content_hash, cluster={}, started=utc_now(),
+            coverage=coverage_json(spec.body))
         # History (None: off): the baseline detection compares with, the run appended at
         # the end, and remediation attempts written to the audit trail as they happen.
         self.source = source
@@ -202,6 +204,7 @@ class Run:
         fixes = remediation_line(events)
         if fixes:
             lines.append(f"kspec: {fixes}")
+        lines += [f"kspec: {line}" for line in coverage_lines(self.spec.body)]
         lines.append(f"kspec: drift report written to {report_path}")
         if self.history.trend is not None:
             lines.append(f"kspec: {self.history.trend.line()}")

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from pytest_kspec.atomic import write_text
-from pytest_kspec.desired import generate_policies, render_yaml
+from pytest_kspec.desired import coverage_lines, generate_policies, render_yaml
 from pytest_kspec.errors import SpecError
 
 
@@ -36,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     text = render_yaml(objs)
     if args.output is None:
         sys.stdout.write(text)
+        _print_coverage(spec.body)
         return 0
     try:
         write_text(Path(args.output), text)
@@ -44,4 +47,12 @@ def run(args: argparse.Namespace) -> int:
               "(choose a writable --output path)", file=sys.stderr)
         return 2
     print(f"wrote {len(objs)} policies to {args.output}", file=sys.stderr)
+    _print_coverage(spec.body)
     return 0
+
+
+def _print_coverage(body: Mapping[str, Any]) -> None:
+    """Which workload rules the policies back, and which are audit-only (on stderr, so the
+    YAML on stdout stays pipeable into kubectl)."""
+    for line in coverage_lines(body):
+        print(line, file=sys.stderr)

@@ -5,8 +5,9 @@ PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 
 from __future__ import annotations
 
-from pytest_kspec.desired import catalog
+from pytest_kspec.desired import catalog, imagerefs
 from pytest_kspec.desired.catalog import CheckRef, enumerate_checks
+from pytest_kspec.desired.coverage import audit_only, coverage_json, coverage_lines
 from pytest_kspec.desired.expected import (
     ExpectedPolicy,
     expected_policies,
@@ -14,14 +15,21 @@ from pytest_kspec.desired.expected import (
     is_kspec_managed,
     render_yaml,
 )
+from pytest_kspec.desired.quantity import parse_quantity, same_quantity
 
 __all__ = [
     "CheckRef",
     "ExpectedPolicy",
+    "audit_only",
     "catalog",
+    "coverage_json",
+    "coverage_lines",
     "enumerate_checks",
     "expected_policies",
     "generate_policies",
+    "imagerefs",
     "is_kspec_managed",
+    "parse_quantity",
     "render_yaml",
+    "same_quantity",
 ]

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_kspec.desired import catalog
+from pytest_kspec.desired import catalog, imagerefs
 
 # Excluded from every generated rule. kspec's own compliance checks skip these namespaces
 # (spec-format.md), and an Enforce policy that reached them would block kube-proxy, CNI and
@@ -197,56 +197,66 @@ def _host_namespaces(body: Mapping[str, Any]) -> PolicyBody:
         "processes, IPC and network to the container.", [rule])
 
 
+def _each_container(message: str, key: str, value: bool) -> dict[str, Any]:
+    """validate: deny when the JMESPath ``key`` (per container) equals ``value``."""
+    condition = {"key": key, "operator": "Equals", "value": value}
+    return {"message": message,
+            "foreach": [{"list": CONTAINER_LISTS, "deny": {"conditions": {"any": [condition]}}}]}
+
+
 def _image_digests(body: Mapping[str, Any]) -> PolicyBody:
-    message = ("Images must be pinned by digest (image@sha256:...) in every container, init "
-               "container and ephemeral container.")
-    rule = _rule("require-image-digest", message,
-                 {"pattern": {"spec": _containers({"image": "*@sha256:?*"})}})
+    # A digest is @sha256: and 64 hex digits (imagerefs.DIGEST_REGEX); a wildcard pattern
+    # such as `*@sha256:?*` would admit `app@sha256:x`.
+    message = ("Images must be pinned by digest (image@sha256: and 64 hex digits) in every "
+               "container, init container and ephemeral container.")
+    check = _each_container(
+        message, f"{{{{ regex_match('{imagerefs.DIGEST_REGEX}', element.image) }}}}", False)
+    check.pop("message")
+    rule = _rule("require-image-digest", message, check, _not_delete())
     return PolicyBody(
         "Require Image Digests", "Supply Chain Security", "medium",
         "Tags are mutable; a digest names exactly one image. Every image reference must carry "
-        "a sha256 digest.", [rule])
+        "a sha256 digest of 64 hex digits.", [rule])
 
 
-def _image_ref_keys() -> list[str]:
-    # The image as written and as Kyverno normalizes it (`nginx` -> `docker.io/nginx:latest`),
-    # so `docker.io/*` also catches short names that resolve to Docker Hub.
-    return ["{{ element.image }}", "{{ image_normalize(element.image) }}"]
+def _registry_key(entries: Sequence[str]) -> str:
+    """Whether the container's image falls under ``entries``, as kspec means it: the
+    canonical host/path of the normalized image against the entries' host-first regex."""
+    regex = imagerefs.registry_regex(entries)  # punctuation is escaped: no bare quote
+    return f"{{{{ regex_match('{regex}', {imagerefs.KYVERNO_IMAGE_NAME}) }}}}"
 
 
 def _registries(body: Mapping[str, Any]) -> PolicyBody:
-    # foreach + deny.conditions rather than pattern alternatives (`a/* | b/*`): a pattern only
-    # sees the image string as written, while a condition can also test the normalized
-    # reference; AnyIn / AnyNotIn match the spec's globs as wildcards.
+    # Not wildcard patterns or AnyIn/AnyNotIn: Kyverno's `*` crosses `/`, so `*.example.com/*`
+    # would admit `evil.io/x.example.com/app`, and `quay.io` would be an exact string. The
+    # image is normalized (image_normalize), reduced to its canonical host/path (Docker Hub
+    # aliases and library/ folded) and matched against one regular expression whose host part
+    # cannot cross into the path: the same meaning the compliance check applies
+    # (pytest_kspec.desired.imagerefs).
     images = (body.get("workloads") or {}).get("images") or {}
     rules: list[dict[str, Any]] = []
     parts: list[str] = []
     blocked = [str(g) for g in images.get("blockedRegistries") or []]
     allowed = [str(g) for g in images.get("allowedRegistries") or []]
     if blocked:
-        conditions = [{"key": key, "operator": "AnyIn", "value": list(blocked)}
-                      for key in _image_ref_keys()]
-        rules.append(_rule(
-            "block-registries",
-            f"Images from blocked registries ({', '.join(blocked)}) are not allowed in any "
-            "container, init container or ephemeral container.",
-            {"foreach": [{"list": CONTAINER_LISTS, "deny": {"conditions": {"any": conditions}}}]},
-            _not_delete()))
+        message = (f"Images from blocked registries ({', '.join(blocked)}) are not allowed in "
+                   "any container, init container or ephemeral container.")
+        check = _each_container(message, _registry_key(blocked), True)
+        check.pop("message")
+        rules.append(_rule("block-registries", message, check, _not_delete()))
         parts.append(f"no image may come from {', '.join(blocked)}")
     if allowed:
-        conditions = [{"key": key, "operator": "AnyNotIn", "value": list(allowed)}
-                      for key in _image_ref_keys()]
-        rules.append(_rule(
-            "allowed-registries",
-            f"Images must come from an allowed registry ({', '.join(allowed)}) in every "
-            "container, init container and ephemeral container.",
-            {"foreach": [{"list": CONTAINER_LISTS, "deny": {"conditions": {"all": conditions}}}]},
-            _not_delete()))
+        message = (f"Images must come from an allowed registry ({', '.join(allowed)}) in every "
+                   "container, init container and ephemeral container.")
+        check = _each_container(message, _registry_key(allowed), False)
+        check.pop("message")
+        rules.append(_rule("allowed-registries", message, check, _not_delete()))
         parts.append(f"every image must come from {', '.join(allowed)}")
     return PolicyBody(
         "Restrict Image Registries", "Supply Chain Security", "high",
         "Images are pulled only from registries the cluster spec trusts: "
-        + "; ".join(parts) + ".", rules)
+        + "; ".join(parts) + ". A bare host or host/path covers everything under it; Docker "
+        "Hub's aliases and library/ images count as docker.io.", rules)
 
 
 BUILDERS: Mapping[str, Callable[[Mapping[str, Any]], PolicyBody]] = {

@@ -65,6 +65,7 @@ class RunReport:
     items: list[ItemRecord] = field(default_factory=list)
     trend: dict[str, Any] | None = None  # from the history: kspec.trend in the JSON
     plan: dict[str, Any] | None = None  # remediation plan written this run: kspec.plan
+    coverage: dict[str, Any] | None = None  # admission coverage of the spec's workload rules
 
     def add(self, record: ItemRecord) -> None:
         self.items = [r for r in self.items if r.node_id != record.node_id] + [record]
@@ -118,6 +119,7 @@ class RunReport:
                 "remediation": remediation_counts(events),
                 **({"trend": self.trend} if self.trend is not None else {}),
                 **({"plan": self.plan} if self.plan is not None else {}),
+                **({"coverage": self.coverage} if self.coverage is not None else {}),
             },
         }
 

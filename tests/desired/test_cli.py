@@ -23,7 +23,19 @@ def test_prints_the_golden_yaml(capsys: pytest.CaptureFixture[str]) -> None:
     assert _run("--spec", str(ROOT / "examples" / "moderate.yaml")) == 0
     out, err = capsys.readouterr()
     assert out == (GOLDEN / "moderate.yaml").read_text(encoding="utf-8")
-    assert err == ""
+    # Coverage goes to stderr, so the YAML on stdout pipes into kubectl unchanged.
+    assert err.startswith("admission coverage: ")
+    assert "workload rules are enforced at admission" in err
+
+
+def test_names_the_audit_only_rules(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run("--spec", str(ROOT / "examples" / "strict.yaml")) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == ("admission coverage: 12 of 14 workload rules are enforced at admission "
+                      "by a generated policy")
+    assert [line.split(" (")[0] for line in err[1:]] == [
+        "  audit-only: spec.workloads.containers.required[2]",
+        "  audit-only: spec.workloads.images.requireSignatures"]
 
 
 def test_output_file_is_written_whole(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

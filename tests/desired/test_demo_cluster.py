@@ -129,14 +129,14 @@ def test_compliance_drift_is_the_one_the_header_describes(objs: list[dict[str, A
         "workloads.containers.required.allowPrivilegeEscalation": [
             "Pod/storefront/node-debugger"],
         "workloads.containers.required.memory": [
-            "Pod/legacy-batch/report-generator-59f4d8c7b6-x7k2p"],
+            "Deployment/legacy-batch/report-generator"],
         "workloads.containers.required.cpu": [
-            "Pod/legacy-batch/report-generator-59f4d8c7b6-x7k2p"],
+            "Deployment/legacy-batch/report-generator"],
         "workloads.containers.forbidden.privileged": ["Pod/storefront/node-debugger"],
         "workloads.containers.forbidden.hostNetwork": [
-            "Pod/legacy-batch/report-generator-59f4d8c7b6-x7k2p"],
-        "workloads.images.blockedRegistries": ["Pod/storefront/web-84c5b7f6d9-x7k2p"],
-        "workloads.images.requireDigests": ["Pod/storefront/web-84c5b7f6d9-x7k2p"],
+            "Deployment/legacy-batch/report-generator"],
+        "workloads.images.blockedRegistries": ["Deployment/storefront/web"],
+        "workloads.images.requireDigests": ["Deployment/storefront/web"],
         "rbac.forbiddenRules.all.all.all": ["ClusterRole/ci-deployer"],
     }
 

@@ -1,15 +1,15 @@
-"""What the generated policies admit and reject, under a small evaluator of the Kyverno subset
-they use (conditional anchors, wildcards, anyPattern, foreach + deny with AnyIn/AnyNotIn).
+"""What the generated policies admit and reject, judged by the simulator's Kyverno engine
+(pytest_kspec.sim.admission, written from Kyverno's source: anchors, wildcards, anyPattern,
+foreach + deny, image_normalize, autogen).
 
-It is not Kyverno; it pins our reading of Kyverno's documented semantics so a change that
-quietly stops a policy from rejecting a privileged init container (say) fails here. The demo
-cluster's pods must be rejected by exactly the policies whose compliance checks they fail.
+A change that quietly stops a policy from rejecting a privileged init container (say) fails
+here. The demo cluster's pods must be rejected by exactly the policies whose compliance
+checks they fail.
 """
 
 from __future__ import annotations
 
 import copy
-import fnmatch
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,84 +18,16 @@ import pytest
 import yaml
 
 from pytest_kspec.desired.expected import generate_policies, generate_policies_for
+from pytest_kspec.sim.admission import evaluate
 from pytest_kspec.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def matches(pattern: Any, value: Any) -> bool:
-    if isinstance(pattern, Mapping):
-        if not isinstance(value, Mapping):
-            return False
-        for key, sub in pattern.items():
-            if key.startswith("=(") and key.endswith(")"):
-                inner = key[2:-1]
-                if inner in value and not matches(sub, value[inner]):
-                    return False
-            elif key not in value or not matches(sub, value[key]):
-                return False
-        return True
-    if isinstance(pattern, list):
-        return isinstance(value, list) and all(matches(pattern[0], v) for v in value)
-    if value is None or isinstance(value, (Mapping, list)):
-        return False
-    if pattern == "?*":
-        return _text(value) != ""
-    return fnmatch.fnmatchcase(_text(value), str(pattern))
-
-
-def normalize(image: str) -> str:
-    first, _, rest = image.partition("/")
-    if not rest or ("." not in first and ":" not in first and first != "localhost"):
-        image = "docker.io/" + (image if rest else "library/" + image)
-    last = image.rsplit("/", 1)[-1]
-    return image if "@" in image or ":" in last else image + ":latest"
-
-
-def _key(template: str, element: Mapping[str, Any]) -> str:
-    if template == "{{ element.image }}":
-        return str(element["image"])
-    assert template == "{{ image_normalize(element.image) }}", template
-    return normalize(str(element["image"]))
-
-
-def _condition(cond: Mapping[str, Any], element: Mapping[str, Any]) -> bool:
-    key = _key(cond["key"], element)
-    hit = any(fnmatch.fnmatchcase(key, str(v)) for v in cond["value"])
-    return {"AnyIn": hit, "AnyNotIn": not hit}[cond["operator"]]
+DIGEST = "sha256:" + "ab12" * 16
 
 
 def rejects(policy: Mapping[str, Any], pod: Mapping[str, Any]) -> bool:
     """True when some rule of ``policy`` matches ``pod`` and fails validation."""
-    for rule in policy["spec"]["rules"]:
-        excluded = [ns for r in rule["exclude"]["any"] for ns in r["resources"]["namespaces"]]
-        if pod["metadata"].get("namespace") in excluded:
-            continue
-        validate = rule["validate"]
-        if "pattern" in validate and not matches(validate["pattern"], pod):
-            return True
-        if "anyPattern" in validate and not any(matches(p, pod)
-                                                for p in validate["anyPattern"]):
-            return True
-        for each in validate.get("foreach") or []:
-            spec = pod["spec"]
-            elements = [c for lst in ("ephemeralContainers", "initContainers", "containers")
-                        for c in spec.get(lst) or []]
-            conditions = each["deny"]["conditions"]
-            for element in elements:
-                if "any" in conditions and any(_condition(c, element)
-                                               for c in conditions["any"]):
-                    return True
-                if "all" in conditions and all(_condition(c, element)
-                                               for c in conditions["all"]):
-                    return True
-    return False
+    return bool(evaluate(policy, {"apiVersion": "v1", "kind": "Pod", **pod}))
 
 
 def test_demo_pods_are_rejected_by_exactly_the_policies_they_break() -> None:
@@ -123,7 +55,7 @@ GOOD = {
     "metadata": {"name": "ok", "namespace": "apps"},
     "spec": {
         "securityContext": {"runAsNonRoot": True},
-        "containers": [{"name": "app", "image": "registry.example.com/app@sha256:ab12",
+        "containers": [{"name": "app", "image": f"registry.example.com/app@{DIGEST}",
                         "securityContext": {"allowPrivilegeEscalation": False},
                         "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}],
     },
@@ -154,7 +86,7 @@ def test_a_compliant_pod_passes_every_policy() -> None:
 
 @pytest.mark.parametrize("lst", ["initContainers", "ephemeralContainers"])
 def test_privileged_init_and_ephemeral_containers_are_rejected(lst: str) -> None:
-    extra = {"name": "x", "image": "registry.example.com/x@sha256:cd34",
+    extra = {"name": "x", "image": f"registry.example.com/x@{DIGEST}",
              "securityContext": {"privileged": True}}
     pod = _with(f"spec.{lst}", [extra])
     assert rejects(_policies()["disallow-privileged-containers"], pod)
@@ -163,10 +95,10 @@ def test_privileged_init_and_ephemeral_containers_are_rejected(lst: str) -> None
 
 @pytest.mark.parametrize(("image", "rejected"), [
     ("nginx:1.25", True),  # short name resolves to docker.io
-    ("docker.io/library/nginx@sha256:ab", True),
-    ("quay.io/prometheus/node-exporter@sha256:ab", True),  # not on the allow-list
-    ("registry.k8s.io/pause@sha256:ab", False),
-    ("registry.example.com/team/app@sha256:ab", False),
+    (f"docker.io/library/nginx@{DIGEST}", True),
+    (f"quay.io/prometheus/node-exporter@{DIGEST}", True),  # not on the allow-list
+    (f"registry.k8s.io/pause@{DIGEST}", False),
+    (f"registry.example.com/team/app@{DIGEST}", False),
 ])
 def test_registries(image: str, rejected: bool) -> None:
     pod = _with("spec.initContainers", [{"name": "i", "image": image}])

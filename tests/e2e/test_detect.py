@@ -35,6 +35,11 @@ def test_clean_cluster_built_from_the_spec_has_no_drift(cluster: Cluster) -> Non
     assert statuses["policy::disallow-privileged-containers"] == "passed"
     assert statuses["compliance::workloads.containers.forbidden.privileged"] == "passed"
     assert statuses["configuration::kubernetes.version"] == "passed"
+    # Admission coverage: which workload rules a generated policy backs.
+    coverage = result.report["kspec"]["coverage"]
+    assert 0 < coverage["backed"] <= coverage["rules"] == len(coverage["by_rule"])
+    assert coverage["rules"] - coverage["backed"] == len(coverage["audit_only"])
+    assert "kspec: admission coverage: " in result.stdout
 
 
 def test_deleted_policy_is_missing_high(cluster: Cluster) -> None:

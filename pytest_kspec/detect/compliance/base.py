@@ -47,6 +47,8 @@ class ComplianceOptions:
     system_namespaces: frozenset[str] = SYSTEM_NAMESPACES
     include_system_namespaces: bool = False
     exemptions: Mapping[str, str] = field(default_factory=dict)
+    default_registry: str = "docker.io"
+    """Where short image names resolve (Kyverno's ``defaultRegistry``)."""
 
     @classmethod
     def for_spec(cls, body: Mapping[str, Any]) -> ComplianceOptions:
@@ -232,24 +234,32 @@ class OwnerResolver:
                                        str(grand.get("name", "")))
         return _owner_text(kind, ns, name)
 
+    def remember(self, kind: str, items: Sequence[Obj]) -> None:
+        """Index ``items`` (all ReplicaSets or all Jobs) already listed by the caller."""
+        if kind in _PARENTS and kind not in self._by_kind:
+            self._index(kind, items)
+
     def _lookup(self, kind: str, ns: str | None, name: str, uid: str) -> Obj | None:
         if kind not in self._by_kind:
             api_version, list_kind = _PARENTS[kind]
-            index: dict[tuple[str, str], Obj] = {}
             try:
                 items = self.snapshot.list(api_version, list_kind)
             except ApiError as err:
                 log.debug("owner lookup: cannot list %s: %s", list_kind, err)
                 items = []
-            for item in items:
-                index[(namespace_of(item) or "", name_of(item))] = item
-                uid_of = str((item.get("metadata") or {}).get("uid", ""))
-                if uid_of:
-                    index[("uid", uid_of)] = item
-            self._by_kind[kind] = index
+            self._index(kind, items)
         index = self._by_kind[kind]
         return index.get(("uid", uid)) if uid and ("uid", uid) in index else index.get(
             (ns or "", name))
+
+    def _index(self, kind: str, items: Sequence[Obj]) -> None:
+        index: dict[tuple[str, str], Obj] = {}
+        for item in items:
+            index[(namespace_of(item) or "", name_of(item))] = item
+            uid_of = str((item.get("metadata") or {}).get("uid", ""))
+            if uid_of:
+                index[("uid", uid_of)] = item
+        self._by_kind[kind] = index
 
 
 def _controller_ref(obj: Obj) -> Mapping[str, Any] | None:

@@ -17,7 +17,12 @@ container does not set it: the container value overrides the pod value, as the k
 Semantics: required + ``value`` → must equal; required (+ ``exists: true`` or neither) → must be
 present; forbidden + ``value`` → must not equal; forbidden (+ ``exists: true`` or neither) →
 must not be present; ``exists: false`` flips presence. Values compare as a spec author means
-them: ``true`` equals ``"true"``, ``1000`` equals ``"1000"``, quantities compare as strings.
+them: ``true`` equals ``"true"``, ``1000`` equals ``"1000"``, and two quantities compare as
+quantities (``0.5Gi`` equals ``512Mi``), as Kyverno compares them.
+
+Ephemeral containers are exempt from ``resources.*`` rules: the API server forbids
+``resources`` on them, so such a rule could never be met (a ``kubectl debug`` session would
+be drift forever).
 
 PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
@@ -29,18 +34,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_kspec.desired import CheckRef
+from pytest_kspec.desired import CheckRef, same_quantity
 
+from . import podspecs
 from .base import (
     CheckResult,
     ComplianceError,
     ComplianceOptions,
     Obj,
-    OwnerResolver,
     Snapshot,
     Violation,
     display,
-    in_scope,
     iter_containers,
     namespace_of,
     result,
@@ -48,8 +52,8 @@ from .base import (
 )
 
 RESOURCES: Mapping[str, list[tuple[str, str]]] = {
-    "workloads.containers.required": [("v1", "Pod")],
-    "workloads.containers.forbidden": [("v1", "Pod")],
+    "workloads.containers.required": podspecs.POD_RESOURCES,
+    "workloads.containers.forbidden": podspecs.POD_RESOURCES,
 }
 
 CONTAINER_FIELDS: frozenset[str] = frozenset({
@@ -117,7 +121,11 @@ def lookup(obj: Any, parts: Sequence[str]) -> Any:
 
 
 def same_value(actual: Any, wanted: Any) -> bool:
-    """Equality the way spec authors mean it: ``true``/``"true"``, ``1000``/``"1000"``."""
+    """Equality the way spec authors mean it: ``true``/``"true"``, ``1000``/``"1000"``, and
+    quantities as quantities (``0.5Gi`` == ``512Mi``)."""
+    as_quantities = same_quantity(actual, wanted)
+    if as_quantities is not None:
+        return as_quantities
     return _norm(actual) == _norm(wanted)
 
 
@@ -176,21 +184,24 @@ def check_containers(ref: CheckRef, snapshot: Snapshot,
     """Containers (or pods, for pod-level keys) that break a required/forbidden rule."""
     required = ref.kind.endswith(".required")
     rule = Rule.parse(ref.rule, ref.spec_path)
-    pods = [p for p in in_scope(snapshot.list("v1", "Pod"), options)
-            if not options.exempts(namespace_of(p), rule.key)]
-    owners = OwnerResolver(snapshot)
+    judged = [u for u in podspecs.units(snapshot, options)
+              if not options.exempts(namespace_of(u.obj), rule.key)]
     violations: list[Violation] = []
-    for pod in pods:
+    for unit in judged:
+        pod = unit.pod
         if rule.scope != "container":
             source = pod.get(rule.scope) or {}
             msg = _problem(rule, required, "pod", lookup(source, rule.parts), False)
             if msg:
-                violations.append(violation(pod, msg, owner=owners.owner(pod)))
+                violations.append(violation(unit.obj, msg, owner=unit.owner))
             continue
         for label, container in iter_containers(pod):
+            if rule.parts[0] == "resources" and label.startswith("ephemeralContainer"):
+                continue  # the API server forbids resources on ephemeral containers
             value, inherited = _container_value(pod, container, rule)
             msg = _problem(rule, required, label, value, inherited)
             if msg:
-                violations.append(violation(pod, msg, container=str(container.get("name", "")),
-                                            owner=owners.owner(pod)))
-    return result(ref, violations, len(pods), "pods")
+                violations.append(violation(unit.obj, msg,
+                                            container=str(container.get("name", "")),
+                                            owner=unit.owner))
+    return result(ref, podspecs.collapse(judged, violations), len(judged), podspecs.NOUN)

@@ -36,7 +36,7 @@ def test_privileged_pod_in_app_namespace_not_in_kube_system() -> None:
     assert (v.container, v.kind, v.namespace, v.name, v.api_version) == (
         "app", "Pod", "payments", "web", "v1")
     assert res.evaluated == 2
-    assert res.summary == ("1 of 2 pods violate: Containers must not set "
+    assert res.summary == ("1 of 2 workloads violate: Containers must not set "
                            "securityContext.privileged=true")
 
 
@@ -136,7 +136,8 @@ def test_exists_and_value_semantics(rule: dict[str, Any], resources: dict[str, A
 @pytest.mark.parametrize(
     ("a", "b", "equal"),
     [(True, "true", True), ("True", True, True), (False, "true", False), (1000, "1000", True),
-     ("1000", 1000.0, True), ("500m", "0.5", False), ("RuntimeDefault", "RuntimeDefault", True)],
+     ("1000", 1000.0, True), ("500m", "0.5", True),
+     ("512Mi", "0.5Gi", True), ("1Gi", "1G", False), ("2", "2000m", True), ("1e3", "1k", True), ("RuntimeDefault", "RuntimeDefault", True)],
 )
 def test_same_value(a: Any, b: Any, equal: bool) -> None:
     assert same_value(a, b) is equal
@@ -158,13 +159,14 @@ def test_owner_resolution_through_replicaset_listed_once() -> None:
     assert snap.calls.count(("apps/v1", "ReplicaSet", None)) == 1
 
 
-def test_owner_lookup_failure_falls_back_to_direct_owner() -> None:
+def test_controllers_that_cannot_be_listed_make_the_check_an_error_not_a_pass() -> None:
     snap = MemorySnapshot(
         pod("web-x", containers=[container(**PRIV)], owner=("ReplicaSet", "web-7d4b9")),
         replicaset("web-7d4b9", "payments", "web"),
         fail={("apps/v1", "ReplicaSet"): 403})
-    [v] = evaluate(ref_for(forbidden("securityContext.privileged", value=True)), snap).violations
-    assert v.owner == "ReplicaSet/payments/web-7d4b9"
+    with pytest.raises(ApiError) as err:
+        evaluate(ref_for(forbidden("securityContext.privileged", value=True)), snap)
+    assert err.value.status == 403
 
 
 def test_api_error_propagates() -> None:
