@@ -414,7 +414,8 @@ class Remediator:
                           f"would only make its controller recreate it; fix {violation.owner}"})
         if violation.kind != "Pod" or not violation.name:
             return self._block(REPORT, MANUAL, details={
-                "reason": f"{violation.resource}: kspec deletes only pods without an owner"})
+                "reason": f"{violation.resource}: kspec deletes only pods without an owner; "
+                          "fix the pod template of this controller"})
         obj = {"apiVersion": violation.api_version or "v1", "kind": violation.kind,
                "metadata": {"name": violation.name, "namespace": violation.namespace,
                             "uid": violation.uid}}

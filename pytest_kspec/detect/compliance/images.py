@@ -22,7 +22,6 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from pytest_kspec.desired import CheckRef, imagerefs
-from pytest_kspec.desired.imagerefs import ImageRef, matches_registry, parse_image
 
 from . import podspecs
 from .base import (
@@ -36,6 +35,10 @@ from .base import (
     result,
     violation,
 )
+
+ImageRef = imagerefs.ImageRef
+matches_registry = imagerefs.matches_registry
+parse_image = imagerefs.parse_image
 
 RESOURCES: Mapping[str, list[tuple[str, str]]] = {
     "workloads.images.allowedRegistries": podspecs.POD_RESOURCES,

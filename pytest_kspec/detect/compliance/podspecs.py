@@ -97,6 +97,7 @@ def pod_view(obj: Obj) -> Obj:
 def units(snapshot: Snapshot, options: ComplianceOptions) -> list[Unit]:
     """Every object a container check judges, controllers first (see the module docs)."""
     owners = OwnerResolver(snapshot)
+    pods = in_scope(snapshot.list("v1", "Pod"), options)
     listed = {kind: snapshot.list(api_version, kind) for api_version, kind in CONTROLLERS}
     for kind, items in listed.items():
         owners.remember(kind, items)  # pods' owner lookups reuse these lists
@@ -106,7 +107,7 @@ def units(snapshot: Snapshot, options: ComplianceOptions) -> list[Unit]:
             if kind in _JUDGED_OWNER and _controller_kind(obj) == _JUDGED_OWNER[kind]:
                 continue  # judged through its Deployment / CronJob
             out.append(Unit(obj, pod_view(obj), owners.owner(obj)))
-    for pod in in_scope(snapshot.list("v1", "Pod"), options):
+    for pod in pods:
         out.append(Unit(pod, pod, owners.owner(pod)))
     return out
 

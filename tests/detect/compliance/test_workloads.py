@@ -137,7 +137,8 @@ def test_exists_and_value_semantics(rule: dict[str, Any], resources: dict[str, A
     ("a", "b", "equal"),
     [(True, "true", True), ("True", True, True), (False, "true", False), (1000, "1000", True),
      ("1000", 1000.0, True), ("500m", "0.5", True),
-     ("512Mi", "0.5Gi", True), ("1Gi", "1G", False), ("2", "2000m", True), ("1e3", "1k", True), ("RuntimeDefault", "RuntimeDefault", True)],
+     ("512Mi", "0.5Gi", True), ("1Gi", "1G", False), ("2", "2000m", True), ("1e3", "1k", True),
+     ("RuntimeDefault", "RuntimeDefault", True)],
 )
 def test_same_value(a: Any, b: Any, equal: bool) -> None:
     assert same_value(a, b) is equal
