@@ -9,6 +9,8 @@ JSON report carries ``kspec.coverage``.
 
 Only workload rules (``spec.workloads``) count: the other sections describe cluster state
 (namespace labels, NetworkPolicies, RBAC, webhooks) that no Pod admission policy could back.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

@@ -28,6 +28,8 @@ Both sides compile the entries to one regular expression in the syntax Go's RE2 
 
 **Digests**: an image is pinned when it ends in ``@sha256:`` and 64 lower-case hex digits
 (:data:`DIGEST_REGEX`).
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 A spec value and a live value that are both quantities compare as quantities, as Kyverno's
 pattern matching does (``compareQuantity``) and as the API server means them: ``0.5Gi`` equals
 ``512Mi``, ``1`` equals ``1000m``. Anything else compares as text.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

@@ -18,6 +18,8 @@ Judged, each once:
   its own name with its owner.
 
 Events name the controller: ``Deployment/shop/web``.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ webhook reviews it (:mod:`.engine`); a failing rule whose effective action is ``
 refuses the request with Kyverno's message (:func:`denial_message`). An update of an object
 that already failed the same rule is let through, as Kyverno's
 ``validate.allowExistingViolations`` (default true) does.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

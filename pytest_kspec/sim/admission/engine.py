@@ -8,6 +8,8 @@ also judges Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs (``autogen-
 CronJobs (``autogen-cronjob-<rule>``) on their pod template. The effective action of a rule
 is its ``validate.failureAction`` (Kyverno >= 1.13), else the policy's
 ``validationFailureAction``, else Audit.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ policies call (``image_normalize``, ``regex_match``, ``regex_replace_all``, ``pa
 
 Differences from Python's ``re`` that matter here are bridged: Go's replacement syntax
 (``$1``, ``${1}``) is translated, and Go's RE2 flags (``(?i)``) read the same.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ operators ``!``, ``>``, ``<``, ``>=``, ``<=``, wildcards, and quantity/duration 
 
 :func:`mismatch` returns None when the resource matches, else the JSON-pointer-like path
 Kyverno names in its message (``/spec/containers/0/securityContext/privileged/``).
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

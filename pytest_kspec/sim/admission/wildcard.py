@@ -1,5 +1,8 @@
 """Kyverno's wildcard matching (go-wildcard v1): ``*`` any run of characters, including
-``/``; ``?`` exactly one character; everything else literal and case-sensitive."""
+``/``; ``?`` exactly one character; everything else literal and case-sensitive.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
+"""
 
 from __future__ import annotations
 
