@@ -64,7 +64,8 @@ class Run:
                  spec_node: str, reports: Path, config: DriftConfig | None = None,
                  remediation: RemediationOptions | None = None,
                  history: Path | None = None, source: str = "pytest",
-                 plan_path: Path | None = None, alerter: Alerter | None = None) -> None:
+                 plan_path: Path | None = None, alerter: Alerter | None = None,
+                 scope: Scope | None = None) -> None:
         self.spec = spec
         self.config = config or DriftConfig.default()
         self.remediation = remediation or RemediationOptions()
@@ -85,7 +86,7 @@ class Run:
         self.source = source
         self.history = RunHistory(history, retention=self.config.storage.retention,
                                   keep_runs=self.config.storage.keep_runs)
-        self._scope: Scope | None = None
+        self._scope: Scope | None = scope
         if self.history.enabled:
             self.recorder = HistoryRecorder(self.history, self.scope)
         # --plan / --kspec-plan: the dry run's writes become a plan file for approval.

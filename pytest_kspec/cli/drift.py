@@ -49,9 +49,10 @@ def add_detect_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reports", metavar="DIR", default="reports",
                         help="where drift-report.json and junit.xml go (default reports)")
     parser.add_argument("--watch", action="store_true",
-                        help="run again every --interval until interrupted")
+                        help="keep watching: re-judge what each cluster change affects, "
+                             "until SIGINT/SIGTERM (exit 0)")
     parser.add_argument("--interval", metavar="DURATION", default=None,
-                        help="time between runs with --watch (30s, 5m, 1h; default: the "
+                        help="full resync period with --watch (30s, 5m, 1h; default: the "
                              "DriftConfig's interval, else 5m)")
     parser.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
     parser.add_argument("--history", metavar="FILE", default=None,
@@ -148,13 +149,27 @@ def run_detect(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         _stop_on_signals(stop)
     try:
         access.start_simulator()
-        while True:
-            code = _detect_once(plan, access, config, args, out, remediation)
-            if not args.watch or stop.wait(interval):
-                return code
-            access.refresh()
+        if args.watch:
+            return _watch(plan, access, config, args, out, remediation, interval, stop)
+        return _detect_once(plan, access, config, args, out, remediation)
     finally:
         access.close()
+
+
+def _watch(plan: Plan, access: ClusterAccess, config: DriftConfig, args: argparse.Namespace,
+           out: TextIO, remediation: RemediationOptions, interval: float,
+           stop: threading.Event) -> int:
+    """Event-driven watch until SIGINT/SIGTERM (exit 0); ``interval`` is the full resync."""
+    from pytest_kspec.watch import WatchLoop, WatchOptions
+
+    spec_node = os.path.relpath(plan.spec.path) if plan.spec.path.is_absolute() else str(
+        plan.spec.path)
+    history = history_path(getattr(args, "history", None), config.storage.path,
+                           Path(args.reports), off=getattr(args, "no_history", False))
+    options = WatchOptions(spec_node=spec_node, reports=Path(args.reports), history=history,
+                           interval=interval, quiet=args.quiet,
+                           output=Path(args.output) if args.output else None)
+    return WatchLoop(plan, access, config, remediation, options, out, stop).run()
 
 
 def _detect_once(plan: Plan, access: ClusterAccess, config: DriftConfig,

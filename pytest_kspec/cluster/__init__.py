@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     )
     from pytest_kspec.cluster.client import Cluster, RetryPolicy
     from pytest_kspec.cluster.snapshot import Snapshot
+    from pytest_kspec.cluster.watch import Backoff, Change, KindWatcher
 
 DEFAULT_SIM_VERSION = "1.29.4"
 
@@ -30,6 +31,9 @@ _LAZY = {
     "Cluster": "pytest_kspec.cluster.client",
     "RetryPolicy": "pytest_kspec.cluster.client",
     "Snapshot": "pytest_kspec.cluster.snapshot",
+    "Backoff": "pytest_kspec.cluster.watch",
+    "Change": "pytest_kspec.cluster.watch",
+    "KindWatcher": "pytest_kspec.cluster.watch",
 }
 
 
@@ -45,8 +49,11 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "DEFAULT_SIM_VERSION",
     "AccessOptions",
+    "Backoff",
+    "Change",
     "Cluster",
     "ClusterAccess",
+    "KindWatcher",
     "RetryPolicy",
     "Snapshot",
     "sim_paths",

@@ -29,6 +29,7 @@ log = logging.getLogger("pytest_kspec.cluster.client")
 
 IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 Objects = list[dict[str, Any]]
+_Slot = list[str]
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 _TRANSIENT = (
     urllib3.exceptions.ProtocolError,
@@ -260,13 +261,21 @@ class Cluster:
         Items get ``apiVersion``/``kind`` set (the API server leaves them out of list items).
         A continue token that expired mid-way (410) restarts the list once from the top.
         """
+        return self.list_versioned(api_version, kind, namespace, limit=limit,
+                                   label_selector=label_selector)[0]
+
+    def list_versioned(self, api_version: str, kind: str, namespace: str | None = None,
+                       *, limit: int = 500, label_selector: str | None = None
+                       ) -> tuple[Objects, str]:
+        """:meth:`list` plus the list's ``resourceVersion`` (where a watch starts from)."""
         res = self.resource(api_version, kind)
         for restart in (False, True):
             items: Objects = []
+            version: _Slot = []
             try:
-                for page in self._pages(res, namespace, limit, label_selector):
+                for page in self._pages(res, namespace, limit, label_selector, version):
                     items.extend(page)
-                return items
+                return items, version[0] if version else ""
             except ApiError as e:
                 if e.status != 410 or restart:
                     raise
@@ -274,7 +283,8 @@ class Cluster:
         raise AssertionError("unreachable")
 
     def _pages(self, res: Resource, namespace: str | None, limit: int,
-               label_selector: str | None) -> Iterator[Objects]:
+               label_selector: str | None, version: _Slot | None = None
+               ) -> Iterator[Objects]:
         token = ""
         while True:
             query = {"limit": str(limit)}
@@ -289,10 +299,51 @@ class Cluster:
             for item in items:
                 item.setdefault("apiVersion", res.api_version)
                 item.setdefault("kind", res.kind)
+            if version is not None and not version:
+                version.append(str((body.get("metadata") or {}).get("resourceVersion") or ""))
             yield items
             token = (body.get("metadata") or {}).get("continue") or ""
             if not token:
                 return
+
+    def watch(self, api_version: str, kind: str, resource_version: str, *,
+              timeout_seconds: int = 300) -> Iterator[dict[str, Any]]:
+        """Stream watch events (``{"type", "object"}``) of ``kind`` cluster-wide from
+        ``resource_version``, with bookmarks, until the server ends the stream.
+
+        Not retried here: the caller (:mod:`pytest_kspec.cluster.watch`) reconnects with
+        backoff. An HTTP error raises :class:`ApiError`; a 410 inside the stream comes as an
+        ``ERROR`` event, as the API server sends it.
+        """
+        res = self.resource(api_version, kind)
+        query = {"watch": "true", "allowWatchBookmarks": "true",
+                 "resourceVersion": resource_version, "timeoutSeconds": str(timeout_seconds)}
+        headers = {"Accept": "application/json"}
+        _, url, headers, _, _ = self._client.param_serialize(
+            method="GET", resource_path=res.path(), query_params=list(query.items()),
+            header_params=headers, auth_settings=["BearerToken"])
+        raw = self._client.call_api("GET", url, header_params=headers,
+                                    _request_timeout=(self.retry.timeout[0],
+                                                      timeout_seconds + 30.0))
+        stream = raw.response
+        try:
+            if stream.status != 200:
+                payload = stream.read()
+                try:
+                    body: Any = json.loads(payload)
+                except ValueError:
+                    body = payload.decode("utf-8", "replace")
+                raise _api_error(Response(stream.status, body), verb="watch",
+                                 resource=res.describe(), server=self.server)
+            buffer = b""
+            for chunk in stream.stream(65536, decode_content=True):
+                buffer += chunk
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    if line.strip():
+                        yield json.loads(line)
+        finally:
+            stream.release_conn()
 
     def get(self, api_version: str, kind: str, name: str,
             namespace: str | None = None) -> dict[str, Any] | None:

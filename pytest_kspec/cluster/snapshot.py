@@ -9,7 +9,8 @@ PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 from pytest_kspec.errors import ApiError
@@ -36,10 +37,24 @@ class Snapshot:
         self._lists: dict[tuple[str, str], list[dict[str, Any]] | ApiError] = {}
         self._version: dict[str, Any] | ApiError | None = None
         self._lock = threading.Lock()
+        self._reads: set[tuple[str, str]] | None = None
+
+    @contextmanager
+    def tracking(self) -> Iterator[set[tuple[str, str]]]:
+        """Collect the kinds read inside the block (``("", "version")`` for /version): what
+        watch mode needs to know which targets an event on a kind affects."""
+        reads: set[tuple[str, str]] = set()
+        self._reads = reads
+        try:
+            yield reads
+        finally:
+            self._reads = None
 
     def list(self, api_version: str, kind: str,
              namespace: str | None = None) -> list[dict[str, Any]]:
         key = (api_version, kind)
+        if self._reads is not None:
+            self._reads.add(key)
         with self._lock:
             if key not in self._lists:
                 try:
@@ -54,6 +69,8 @@ class Snapshot:
         return [o for o in cached if (o.get("metadata") or {}).get("namespace") == namespace]
 
     def server_version(self) -> Mapping[str, Any]:
+        if self._reads is not None:
+            self._reads.add(("", "version"))
         with self._lock:
             if self._version is None:
                 try:
@@ -69,6 +86,33 @@ class Snapshot:
         """Drop a cached kind (after a write, so the next read sees the cluster again)."""
         with self._lock:
             self._lists.pop((api_version, kind), None)
+
+    def forget_version(self) -> None:
+        with self._lock:
+            self._version = None
+
+    def put(self, api_version: str, kind: str, objects: Iterable[dict[str, Any]]) -> None:
+        """Replace a kind's objects (a watch's re-list)."""
+        with self._lock:
+            self._lists[(api_version, kind)] = list(objects)
+
+    def apply(self, api_version: str, kind: str, event: str, obj: dict[str, Any]) -> bool:
+        """Apply one watch event (``ADDED``/``MODIFIED``/``DELETED``) to a listed kind in
+        place; False when the kind is not held (nothing to update)."""
+        meta = obj.get("metadata") or {}
+        ident = (meta.get("namespace"), meta.get("name"))
+        obj.setdefault("apiVersion", api_version)
+        obj.setdefault("kind", kind)
+        with self._lock:
+            held = self._lists.get((api_version, kind))
+            if not isinstance(held, list):
+                return False
+            kept = [o for o in held if ((o.get("metadata") or {}).get("namespace"),
+                                        (o.get("metadata") or {}).get("name")) != ident]
+            if event != "DELETED":
+                kept.append(obj)
+            self._lists[(api_version, kind)] = kept
+        return True
 
     def get(self, api_version: str, kind: str, name: str,
             namespace: str | None = None) -> dict[str, Any] | None:

@@ -113,6 +113,10 @@ class Remediation:
     prune: bool = False
     max_deletions: int = 5
     resources: Mapping[str, str] = field(default_factory=dict, hash=False)
+    loop_restores: int = 3
+    loop_window: int = 600
+    """Watch mode's loop breaker: a resource restored ``loop_restores`` times within
+    ``loop_window`` seconds is no longer fixed (``loopBreaker: {restores, window}``)."""
 
 
 @dataclass(frozen=True)
@@ -194,6 +198,8 @@ def _semantic_problems(spec: dict[str, Any], loc: Locator) -> list[Problem]:
     durations: tuple[tuple[FieldPath, Any, int], ...] = (
         (("spec", "interval"), spec.get("interval"), MIN_INTERVAL),
         (("spec", "alerts", "minInterval"), alerts.get("minInterval"), 0),
+        (("spec", "remediation", "loopBreaker", "window"),
+         _dict(_dict(spec.get("remediation")).get("loopBreaker")).get("window"), 1),
         (("spec", "alerts", "reminder"), alerts.get("reminder"), 60),
         (("spec", "alerts", "timeout"), alerts.get("timeout"), 1),
         (("spec", "storage", "retention"), storage.get("retention"), 3600),
@@ -253,6 +259,9 @@ def _build(document: dict[str, Any], path: Path) -> DriftConfig:
             prune=rem.get("prune", False),
             max_deletions=int(rem.get("maxDeletions", 5)),
             resources=dict(rem.get("resources") or {}),
+            loop_restores=int(_dict(rem.get("loopBreaker")).get("restores", 3)),
+            loop_window=(parse_duration(_dict(rem.get("loopBreaker"))["window"])
+                         if "window" in _dict(rem.get("loopBreaker")) else 600),
         ),
         alerts=Alerts(
             enabled=alerts.get("enabled", False),

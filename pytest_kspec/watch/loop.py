@@ -1,0 +1,327 @@
+"""``kspec drift detect --watch``: one full detection, then watch streams and re-judge only
+what an event can have changed.
+
+The first cycle evaluates every target and records, through
+:meth:`pytest_kspec.cluster.Snapshot.tracking`, which kinds each target read. Watch streams
+(:mod:`pytest_kspec.cluster.watch`) then keep the snapshot current; a burst of events
+(debounced) re-evaluates only the targets that read a changed kind. The DriftConfig
+``interval`` is the full-resync period: every kind is re-listed and every target judged.
+
+A cycle whose drift state (each item's status and drift events) differs from the last one
+written is a run: reports rewritten atomically, a history run, alerts. A quiet cluster
+writes nothing. Remediation (when asked) goes through the same guarded path as one-shot runs,
+behind a :class:`~pytest_kspec.watch.breaker.LoopBreaker`. SIGINT/SIGTERM only set a flag:
+the write in progress completes, then the loop returns 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from pytest_kspec.alerts import Alerter, MemoryState, StoredState, make_alerter
+from pytest_kspec.cluster import Change, ClusterAccess, KindWatcher
+from pytest_kspec.detect import Outcome, Plan, Target, drift_properties
+from pytest_kspec.errors import KspecError
+from pytest_kspec.history import AlertStateStore, HistoryStore, Scope, audit_key
+from pytest_kspec.remediate import RemediationOptions, remediation_properties
+from pytest_kspec.report import ItemRecord, write_json_atomic, write_junit
+from pytest_kspec.run import Run
+from pytest_kspec.spec import DriftConfig
+from pytest_kspec.watch.breaker import LoopBreaker, other_manager
+
+log = logging.getLogger("pytest_kspec.watch")
+
+DEBOUNCE = 0.1
+"""Seconds to gather a burst of events into one cycle."""
+VERSION = ("", "version")
+RESTORED = ("applied", "verified")
+
+
+@dataclass
+class WatchOptions:
+    spec_node: str
+    reports: Path
+    history: Path | None
+    interval: float
+    output: Path | None = None
+    quiet: bool = False
+    debounce: float = DEBOUNCE
+
+
+@dataclass
+class Stats:
+    """What the loop did (tests and metrics read it)."""
+
+    cycles: int = 0
+    writes: int = 0
+    evaluations: dict[str, int] = field(default_factory=dict)
+    last_change: float | None = None
+    latencies: list[float] = field(default_factory=list)
+
+
+class WatchLoop:
+    def __init__(self, plan: Plan, access: ClusterAccess, config: DriftConfig,
+                 remediation: RemediationOptions, options: WatchOptions, out: TextIO,
+                 stop: threading.Event, *, alerter: Alerter | None = None,
+                 on_cycle: Callable[[WatchLoop], None] | None = None) -> None:
+        self.plan = plan
+        self.access = access
+        self.config = config
+        self.remediation = remediation
+        self.options = options
+        self.out = out
+        self.stop = stop
+        self.stats = Stats()
+        self.on_cycle = on_cycle
+        self.records: dict[str, ItemRecord] = {}
+        self.properties: dict[str, dict[str, str]] = {}
+        self.reads: dict[str, set[tuple[str, str]]] = {}
+        self.changes: queue.Queue[Change] = queue.Queue()
+        self.watchers: dict[tuple[str, str], KindWatcher] = {}
+        self.breaker = LoopBreaker(config.remediation.loop_restores,
+                                   config.remediation.loop_window)
+        self.notices: list[str] = []
+        self._alerter = alerter
+        self._written: str | None = None
+        self._scope: Scope | None = None
+        self._outage: dict[tuple[str, str], int] = {}
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def run(self) -> int:
+        self._cycle(self.plan.targets, reason="full detection")
+        self._start_watchers()
+        next_resync = time.monotonic() + self.options.interval
+        while not self.stop.is_set():
+            timeout = min(1.0, max(next_resync - time.monotonic(), 0.0))
+            try:
+                first = self.changes.get(timeout=timeout)
+            except queue.Empty:
+                first = None
+            if self.stop.is_set():
+                break
+            if first is not None:
+                burst = [first, *self._drain(self.options.debounce)]
+                self._on_changes(burst)
+            if time.monotonic() >= next_resync:
+                self._resync()
+                next_resync = time.monotonic() + self.options.interval
+            self._flush_alerts()
+        self._print("kspec: watch stopped")
+        return 0
+
+    def _drain(self, debounce: float) -> list[Change]:
+        out: list[Change] = []
+        deadline = time.monotonic() + debounce
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return out
+            try:
+                out.append(self.changes.get(timeout=remaining))
+            except queue.Empty:
+                return out
+
+    def _on_changes(self, burst: list[Change]) -> None:
+        kinds = {c.key for c in burst}
+        relisted = sorted(c.kind for c in burst if c.event == "RELIST")
+        targets = [t for t in self.plan.targets if self.reads.get(t.key, set()) & kinds]
+        names = ", ".join(sorted({c.kind for c in burst}))
+        reason = (f"{len(burst)} event(s) on {names}" if not relisted
+                  else f"re-listed {', '.join(relisted)} after a reconnect or 410")
+        self._print(f"kspec: watch: {reason}: re-evaluating {len(targets)} of "
+                    f"{len(self.plan.targets)} target(s)", quiet_ok=True)
+        self.stats.last_change = min(c.at for c in burst)
+        if targets:
+            self._cycle(targets, reason=reason, since=self.stats.last_change)
+
+    def _resync(self) -> None:
+        self._print("kspec: watch: full resync", quiet_ok=True)
+        for watcher in self.watchers.values():
+            watcher.resync()
+        with contextlib.suppress(KspecError):
+            self.access.snapshot().forget_version()
+        self._cycle(self.plan.targets, reason="full resync")
+
+    def _start_watchers(self) -> None:
+        kinds = set().union(*self.reads.values()) - {VERSION} if self.reads else set()
+        try:
+            cluster = self.access.cluster()
+            snapshot = self.access.snapshot()
+        except KspecError as e:
+            self._print(f"kspec: watch: cannot watch: {e}")
+            return
+        for api_version, kind in sorted(kinds):
+            watcher = KindWatcher(cluster, snapshot, api_version, kind, "", self.changes.put,
+                                  self.stop)
+            self.watchers[(api_version, kind)] = watcher
+        # Each watcher's first LIST replaces what detection listed; what changed in between
+        # is judged by one more pass (written only if the drift state differs).
+        for watcher in self.watchers.values():
+            watcher.start()
+        self._await_initial_relists()
+        self._print(f"kspec: watching {len(self.watchers)} kind(s): "
+                    + ", ".join(k for _, k in sorted(self.watchers)), quiet_ok=True)
+        self._cycle(self.plan.targets, reason="watch started")
+
+    def _await_initial_relists(self) -> None:
+        pending = set(self.watchers)
+        deadline = time.monotonic() + 30
+        kept: list[Change] = []
+        while pending and time.monotonic() < deadline and not self.stop.is_set():
+            try:
+                change = self.changes.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if change.event == "RELIST" and change.key in pending:
+                pending.discard(change.key)
+            else:
+                kept.append(change)
+        for change in kept:
+            self.changes.put(change)
+
+    # -- one cycle --------------------------------------------------------------------------
+
+    def _cycle(self, targets: Iterable[Target], *, reason: str,
+               since: float | None = None) -> None:
+        run = Run(self.plan.spec, self.plan, self.access, spec_node=self.options.spec_node,
+                  reports=self.options.reports, config=self.config,
+                  remediation=self.remediation, history=self.options.history,
+                  source="watch", alerter=self.alerter_for(), scope=self._scope)
+        snapshot = None
+        with contextlib.suppress(KspecError):
+            snapshot = self.access.snapshot()
+        for target in targets:
+            if snapshot is not None:
+                with snapshot.tracking() as reads:
+                    outcome = run.evaluate(target)
+                self.reads[target.key] = set(reads)
+            else:
+                outcome = run.evaluate(target)
+            self.stats.evaluations[target.key] = self.stats.evaluations.get(target.key, 0) + 1
+            self._remediate(run, outcome)
+            record = run.record(outcome)
+            self.records[target.key] = record
+            self.properties[record.node_id] = dict(
+                target.properties() + drift_properties(outcome.events)
+                + remediation_properties(outcome.events))
+        self.stats.cycles += 1
+        if since is not None:
+            self.stats.latencies.append(time.monotonic() - since)
+        digest = self._digest()
+        if digest == self._written and not self.notices:
+            run.history.close()
+            return
+        for record in self.records.values():
+            run.report.add(record)
+        run.notices = list(self.notices)
+        self.notices.clear()
+        path = run.finish()  # JSON atomically, the history run, alerts
+        if self._scope is None and run.history.enabled:
+            self._scope = run.scope()
+        junit = self.options.reports / "junit.xml"
+        write_junit(run.report, junit, self.properties)
+        if self.options.output is not None:
+            write_json_atomic(self.options.output, run.report.to_json())
+        run.history.close()
+        self._written = digest
+        self.stats.writes += 1
+        self._print(f"kspec: watch: drift state changed ({reason})", quiet_ok=True)
+        for record in sorted(self.records.values(), key=lambda r: r.order):
+            if record.status != "passed":
+                self._print(f"{record.status.upper():7} {record.node_id}")
+        for line in run.summary(path):
+            self._print(line)
+        if self.on_cycle is not None:
+            self.on_cycle(self)
+
+    def _digest(self) -> str:
+        state = sorted(
+            (key, r.status, sorted((str(e.get("resource")), str(e.get("drift")),
+                                    str(e.get("severity"))) for e in r.events))
+            for key, r in self.records.items())
+        return hashlib.sha256(json.dumps(state).encode()).hexdigest()
+
+    def _remediate(self, run: Run, outcome: Outcome) -> None:
+        if not run.remediates(outcome):
+            return
+        blocked = [i for i, e in enumerate(outcome.events) if not self.breaker.allows(e.resource)]
+        if blocked:
+            aligned = len(outcome.subjects) == len(outcome.events)
+            keep = [i for i in range(len(outcome.events)) if i not in blocked]
+            outcome = Outcome(outcome.target, outcome.status,
+                              [outcome.events[i] for i in keep], outcome.text,
+                              [outcome.subjects[i] for i in keep] if aligned
+                              else outcome.subjects, outcome.resolved)
+            if not outcome.events:
+                return
+        for attempt in run.remediate(outcome):
+            resource = str(attempt.get("resource", ""))
+            if attempt.get("status") in RESTORED and self.breaker.restored(resource):
+                manager = other_manager(self._live(resource))
+                text = f"remediation loop: {manager} keeps changing {resource}"
+                self.notices.append(text)
+                self._print(f"kspec: {text}; no longer fixing it (restored "
+                            f"{self.breaker.restores} times within "
+                            f"{int(self.breaker.window)}s)")
+
+    def _live(self, resource: str) -> dict[str, Any] | None:
+        kind, _, name = resource.partition("/")
+        try:
+            snapshot = self.access.snapshot()
+            if kind == "ClusterPolicy":
+                return snapshot.get("kyverno.io/v1", "ClusterPolicy", name)
+        except KspecError:
+            return None
+        return None
+
+    # -- alerts -----------------------------------------------------------------------------
+
+    def alerter_for(self) -> Alerter | None:
+        """One alerter for the whole watch (its rate limits and held drift span cycles)."""
+        if self._alerter is None:
+            state: MemoryState | StoredState = MemoryState()
+            if self.options.history is not None:
+                try:
+                    store = HistoryStore(self.options.history, key=audit_key())
+                    scope = self._scope or self._first_scope()
+                    state = StoredState(AlertStateStore(store, scope))
+                except KspecError as e:
+                    log.warning("alert state kept in memory: %s", e)
+            self._alerter = make_alerter(self.config.alerts, state)
+        return self._alerter
+
+    def _first_scope(self) -> Scope:
+        probe = Run(self.plan.spec, self.plan, self.access, spec_node=self.options.spec_node,
+                    reports=self.options.reports, config=self.config, history=None)
+        self._scope = probe.scope()
+        return self._scope
+
+    def _flush_alerts(self) -> None:
+        """Send what a rate limit held back once its window has passed."""
+        alerter = self._alerter
+        due = alerter.due() if alerter is not None else None
+        if alerter is None or due is None or time.time() < due:
+            return
+        run = Run(self.plan.spec, self.plan, self.access, spec_node=self.options.spec_node,
+                  reports=self.options.reports, config=self.config, history=None,
+                  source="watch", alerter=alerter, scope=self._scope)
+        for record in self.records.values():
+            run.report.add(record)
+        for delivery in alerter.deliver(run.batch()):
+            self._print(f"kspec: alert {delivery.line()}")
+
+    def _print(self, line: str, *, quiet_ok: bool = False) -> None:
+        if self.options.quiet and not quiet_ok and not line.startswith("kspec:"):
+            return
+        print(line, file=self.out, flush=True)
