@@ -48,5 +48,5 @@ def other_manager(obj: Mapping[str, Any] | None) -> str:
                if isinstance(e, Mapping) and e.get("manager") != KSPEC_MANAGER]
     if not entries:
         return "an unknown manager"
-    latest = max(entries, key=lambda e: str(e.get("time") or ""))
+    _, _, latest = max((str(e.get("time") or ""), i, e) for i, e in enumerate(entries))
     return str(latest.get("manager") or "an unknown manager")

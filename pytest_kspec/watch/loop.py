@@ -239,7 +239,7 @@ class WatchLoop:
         self._print(f"kspec: watch: drift state changed ({reason})", quiet_ok=True)
         for record in sorted(self.records.values(), key=lambda r: r.order):
             if record.status != "passed":
-                self._print(f"{record.status.upper():7} {record.node_id}")
+                self._print(f"{record.status.upper():7} {record.node_id}", quiet_ok=True)
         for line in run.summary(path):
             self._print(line)
         if self.on_cycle is not None:
@@ -265,10 +265,13 @@ class WatchLoop:
                               else outcome.subjects, outcome.resolved)
             if not outcome.events:
                 return
+        # who changed it, as detection attributed the drifted fields (managedFields)
+        changed_by = {e.resource: m for e in outcome.events for m in
+                      [c.manager for c in e.changes if c.manager and c.manager != "kspec"][-1:]}
         for attempt in run.remediate(outcome):
             resource = str(attempt.get("resource", ""))
             if attempt.get("status") in RESTORED and self.breaker.restored(resource):
-                manager = other_manager(self._live(resource))
+                manager = changed_by.get(resource) or other_manager(self._live(resource))
                 text = f"remediation loop: {manager} keeps changing {resource}"
                 self.notices.append(text)
                 self._print(f"kspec: {text}; no longer fixing it (restored "

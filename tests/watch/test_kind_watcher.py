@@ -1,0 +1,72 @@
+"""The watch stream of one kind, in process: events, bookmarks, 410 re-list."""
+
+from __future__ import annotations
+
+import queue
+import threading
+
+from pytest_kspec.cluster import Change, Cluster, KindWatcher, Snapshot
+from pytest_kspec.sim import Simulator
+
+CM = ("v1", "ConfigMap")
+
+
+def _cm(name: str) -> dict[str, object]:
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": "default"}, "data": {"k": name}}
+
+
+def _next(changes: queue.Queue[Change], event: str) -> Change:
+    while True:
+        change = changes.get(timeout=20)
+        if change.event == event:
+            return change
+
+
+def test_events_update_the_snapshot_in_place() -> None:
+    with Simulator() as sim:
+        cluster = Cluster.connect(sim.kubeconfig_path)
+        snapshot = Snapshot(cluster)
+        changes: queue.Queue[Change] = queue.Queue()
+        stop = threading.Event()
+        _, version = cluster.list_versioned(*CM)
+        snapshot.put(*CM, [])
+        w = KindWatcher(cluster, snapshot, *CM, version, changes.put, stop)
+        w.start()
+        try:
+            assert w.connected.wait(10)
+            sim.create(_cm("a"))
+            change = _next(changes, "ADDED")
+            assert change.name == "default/a"
+            assert [o["metadata"]["name"] for o in snapshot.list(*CM)] == ["a"]
+            sim.delete("v1", "ConfigMap", "a", "default")
+            _next(changes, "DELETED")
+            assert snapshot.list(*CM) == []
+        finally:
+            stop.set()
+            w.join(timeout=10)
+            cluster.close()
+
+
+def test_410_gone_relists_the_kind() -> None:
+    with Simulator(watch_window=3) as sim:
+        cluster = Cluster.connect(sim.kubeconfig_path)
+        _, old = cluster.list_versioned(*CM)
+        for i in range(6):  # the window moves past `old`
+            sim.create(_cm(f"c{i}"))
+        snapshot = Snapshot(cluster)
+        snapshot.put(*CM, [])
+        changes: queue.Queue[Change] = queue.Queue()
+        stop = threading.Event()
+        w = KindWatcher(cluster, snapshot, *CM, old, changes.put, stop)
+        w.start()
+        try:
+            _next(changes, "RELIST")
+            assert w.relists == 1 and w.reconnects == 0
+            assert len(snapshot.list(*CM)) == 6
+            sim.create(_cm("after"))
+            assert _next(changes, "ADDED").name == "default/after"
+        finally:
+            stop.set()
+            w.join(timeout=10)
+            cluster.close()

@@ -1,0 +1,128 @@
+"""``kspec drift detect --watch`` against the simulator: targeted re-evaluation, history
+without noise, outages, signals."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+from e2e.conftest import Cluster
+
+from pytest_kspec.detect import make_plan
+from pytest_kspec.sim import Simulator
+from pytest_kspec.spec import load_spec
+from tests.watch.conftest import WatchProcess
+
+NAME = "require-run-as-non-root"
+POLICY = ("kyverno.io/v1", "ClusterPolicy")
+STARTED = r"kspec: watching (\d+) kind\(s\)"
+
+
+def start(watcher: list[WatchProcess], cluster: Cluster, sim: Simulator,
+          *args: str) -> WatchProcess:
+    w = WatchProcess(cluster.spec_path.parent, sim.kubeconfig_path, "-q", *args)
+    watcher.append(w)
+    w.wait_for(STARTED)
+    return w
+
+
+def runs(cluster: Cluster) -> int:
+    db = sqlite3.connect(cluster.spec_path.parent / "reports" / "history.db")
+    try:
+        return int(db.execute("SELECT count(*) FROM runs").fetchone()[0])
+    finally:
+        db.close()
+
+
+def report(cluster: Cluster) -> dict[str, object]:
+    data: dict[str, object] = json.loads(
+        (cluster.spec_path.parent / "reports" / "drift-report.json").read_text())
+    return data
+
+
+def test_deleted_policy_reevaluates_only_the_policy_targets(
+        watcher: list[WatchProcess], cluster: Cluster, sim: Simulator) -> None:
+    plan = make_plan(load_spec(cluster.spec_path))
+    policy_targets = len(plan.of_type("policy"))
+    assert 0 < policy_targets < len(plan.targets)
+    w = start(watcher, cluster, sim)
+    mark = w.mark()
+    sim.delete(*POLICY, NAME)
+    found = w.wait_for(r"event\(s\) on ClusterPolicy: re-evaluating (\d+) of (\d+) target",
+                       after=mark)
+    assert (int(found[1]), int(found[2])) == (policy_targets, len(plan.targets))
+    w.wait_for(rf"FAILED  cluster-spec.yaml::policy::{NAME}", after=mark)
+    w.wait_for(r"kspec: .*drift report written", after=mark)
+    events = report(cluster)["events"]
+    assert isinstance(events, list)
+    assert [(e["resource"], e["drift"]) for e in events if e["type"] == "policy"] == [
+        (f"ClusterPolicy/{NAME}", "deleted")]
+    assert w.terminate() == 0
+
+
+def test_quiet_cluster_adds_no_history_rows(watcher: list[WatchProcess], cluster: Cluster,
+                                            sim: Simulator) -> None:
+    w = start(watcher, cluster, sim)
+    before = runs(cluster)
+    assert before == 1  # the first full detection
+    time.sleep(3)  # bookmarks flow; nothing changes
+    mark = w.mark()
+    # a change that does not change the drift state: re-evaluated, not written
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": "web-2", "namespace": "shop", "labels": {"app": "web"}},
+           "spec": {"containers": [{"name": "app", "image": "registry.example.com/shop/web@"
+                                    "sha256:" + "a" * 64,
+                                    "securityContext": {"runAsNonRoot": True}}]}}
+    sim.create(pod)
+    w.wait_for(r"event\(s\) on Pod: re-evaluating", after=mark)
+    time.sleep(1)
+    assert runs(cluster) == before
+    assert "drift state changed" not in "\n".join(w.lines[mark:])
+    assert w.terminate() == 0
+
+
+def test_outage_and_restart_on_the_same_port(watcher: list[WatchProcess], cluster: Cluster,
+                                             sim: Simulator) -> None:
+    w = start(watcher, cluster, sim)
+    mark = w.mark()
+    sim.stop()
+    w.wait_for(r"connection lost", after=mark)
+    sim.delete(*POLICY, NAME)  # changed while the API server is away
+    sim.start()
+    w.wait_for(r"re-listed .* after a reconnect", after=mark)
+    w.wait_for(rf"FAILED  cluster-spec.yaml::policy::{NAME}", after=mark)
+    # and it keeps watching after the outage
+    mark = w.mark()
+    sim.create(_expected(cluster))
+    w.wait_for(r"kspec: 10 checks, 10 passed", after=mark)
+    assert w.terminate() == 0
+
+
+def _expected(cluster: Cluster) -> dict[str, object]:
+    from pytest_kspec.desired import generate_policies
+
+    for policy in generate_policies(load_spec(cluster.spec_path)):
+        if policy["metadata"]["name"] == NAME:
+            return dict(policy)
+    raise KeyError(NAME)
+
+
+def test_sigterm_and_sigint_exit_0_with_the_history_intact(
+        watcher: list[WatchProcess], cluster: Cluster, sim: Simulator) -> None:
+    w = start(watcher, cluster, sim)
+    mark = w.mark()
+    sim.delete(*POLICY, NAME)
+    w.wait_for(r"drift report written", after=mark)
+    assert w.terminate(signal.SIGTERM) == 0
+    assert "watch stopped" in w.text()
+    assert runs(cluster) == 2
+    db = sqlite3.connect(cluster.spec_path.parent / "reports" / "history.db")
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    db.close()
+    w2 = start(watcher, cluster, sim)
+    assert w2.terminate(signal.SIGINT) == 0
+    assert json.loads(Path(cluster.spec_path.parent / "reports" / "drift-report.json")
+                      .read_text())["drift"]["detected"] is True
