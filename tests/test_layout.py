@@ -17,7 +17,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "pytest_kspec"
 STAGES = ("plugin", "cli", "spec", "desired", "cluster", "detect", "remediate", "history",
-          "report", "alerts", "sim")
+          "report", "alerts", "watch", "sim")
 PYTEST_SIDE = ("pytest_kspec.plugin", "pytest_kspec.sim.pytest_fixtures")
 
 

@@ -8,6 +8,8 @@ backoff and full jitter and then re-lists, because an API server that went away 
 lost or gained anything meanwhile (a restore, a restart of a test server): the re-list is
 reported as a change, so what happened during the outage is judged. A stream the server
 ends normally (``timeoutSeconds``) resumes at once from the last position.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Watch stage: event-driven detection (watch streams, targeted re-evaluation, loop breaker)."""
+"""Watch stage: event-driven detection (watch streams, targeted re-evaluation, loop breaker).
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
+"""
 
 from __future__ import annotations
 

@@ -3,6 +3,8 @@
 Something else (a controller, a GitOps tool, a person with a script) keeps changing it back;
 fixing it again only makes the two fight. The breaker stops kspec's side and names the other
 side from ``managedFields``: the most recent manager that is not kspec.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

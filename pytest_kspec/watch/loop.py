@@ -12,6 +12,8 @@ written is a run: reports rewritten atomically, a history run, alerts. A quiet c
 writes nothing. Remediation (when asked) goes through the same guarded path as one-shot runs,
 behind a :class:`~pytest_kspec.watch.breaker.LoopBreaker`. SIGINT/SIGTERM only set a flag:
 the write in progress completes, then the loop returns 0.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations
