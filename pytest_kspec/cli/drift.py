@@ -10,10 +10,12 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
+from pytest_kspec.alerts import host_of
 from pytest_kspec.cluster import DEFAULT_SIM_VERSION, AccessOptions, ClusterAccess, sim_paths
 from pytest_kspec.detect import Plan, drift_properties, make_plan
 from pytest_kspec.errors import SpecError, UsageError
@@ -55,6 +57,13 @@ def add_detect_arguments(parser: argparse.ArgumentParser) -> None:
                         help="full resync period with --watch (30s, 5m, 1h; default: the "
                              "DriftConfig's interval, else 5m)")
     parser.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
+    parser.add_argument("--metrics-port", dest="metrics_port", metavar="PORT", type=_port,
+                        default=None, help="with --watch: serve Prometheus /metrics on PORT")
+    parser.add_argument("--metrics-file", dest="metrics_file", metavar="FILE", default=None,
+                        help="write the run's Prometheus metrics to FILE (node-exporter "
+                             "textfile format, e.g. /var/lib/node_exporter/kspec.prom)")
+    parser.add_argument("--pushgateway", metavar="URL", default=None,
+                        help="push the run's Prometheus metrics to a Pushgateway (job kspec)")
     parser.add_argument("--history", metavar="FILE", default=None,
                         help="history database (default: the DriftConfig's storage.path, else "
                              "<reports>/history.db)")
@@ -96,6 +105,16 @@ def _count(text: str) -> int:
         value = -1
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 0 or more")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
     return value
 
 
@@ -169,7 +188,23 @@ def _watch(plan: Plan, access: ClusterAccess, config: DriftConfig, args: argpars
     options = WatchOptions(spec_node=spec_node, reports=Path(args.reports), history=history,
                            interval=interval, quiet=args.quiet,
                            output=Path(args.output) if args.output else None)
-    return WatchLoop(plan, access, config, remediation, options, out, stop).run()
+    metrics = None
+    if getattr(args, "metrics_port", None) is not None:
+        from pytest_kspec.metrics import Metrics
+
+        metrics = Metrics()
+        try:
+            port = metrics.serve(args.metrics_port)
+        except OSError as e:
+            raise UsageError(f"--metrics-port {args.metrics_port}: cannot listen ({e.strerror})"
+                             ) from None
+        print(f"kspec: metrics at http://0.0.0.0:{port}/metrics", file=out, flush=True)
+    try:
+        return WatchLoop(plan, access, config, remediation, options, out, stop,
+                         metrics=metrics).run()
+    finally:
+        if metrics is not None:
+            metrics.close()
 
 
 def _detect_once(plan: Plan, access: ClusterAccess, config: DriftConfig,
@@ -180,6 +215,7 @@ def _detect_once(plan: Plan, access: ClusterAccess, config: DriftConfig,
     history = history_path(getattr(args, "history", None), config.storage.path,
                            Path(args.reports), off=getattr(args, "no_history", False))
     plan_file = getattr(args, "plan", None)
+    started = time.monotonic()
     run = Run(plan.spec, plan, access, spec_node=spec_node, reports=Path(args.reports),
               config=config, remediation=remediation, history=history, source="cli",
               plan_path=Path(plan_file) if plan_file else None)
@@ -207,10 +243,39 @@ def _detect_once(plan: Plan, access: ClusterAccess, config: DriftConfig,
     run.history.close()
     for line in run.summary(path):
         print(line, file=out)
+    _export_metrics(run, args, time.monotonic() - started, out)
     counts = run.report.counts()
     if counts.get("error"):
         return EXIT_INCOMPLETE
     return EXIT_DRIFT if counts.get("failed") else EXIT_OK
+
+
+def _export_metrics(run: Run, args: argparse.Namespace, seconds: float, out: TextIO) -> None:
+    """``--metrics-file`` / ``--pushgateway``: the run's metrics; a failure is a line, not an
+    exit code (detection already succeeded)."""
+    target = getattr(args, "metrics_file", None)
+    gateway = getattr(args, "pushgateway", None)
+    if not target and not gateway:
+        return
+    from pytest_kspec.metrics import Metrics
+
+    metrics = Metrics()
+    metrics.record_items(run.report.items)
+    metrics.record_cycle(seconds)
+    metrics.record_deliveries(run.deliveries)
+    metrics.record_remediations(getattr(run.recorder, "attempts", []))
+    if target:
+        try:
+            metrics.write_textfile(Path(target))
+            print(f"kspec: metrics written to {target}", file=out)
+        except OSError as e:
+            print(f"kspec: metrics not written to {target}: {e.strerror}", file=out)
+    if gateway:
+        try:
+            metrics.push(gateway, grouping={"spec": run.spec.name})
+            print(f"kspec: metrics pushed to {host_of(gateway)}", file=out)
+        except OSError as e:
+            print(f"kspec: metrics not pushed to {host_of(gateway)}: {e}", file=out)
 
 
 def _stop_on_signals(stop: threading.Event) -> None:

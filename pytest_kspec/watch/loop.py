@@ -35,6 +35,7 @@ from pytest_kspec.cluster import Change, ClusterAccess, KindWatcher
 from pytest_kspec.detect import Outcome, Plan, Target, drift_properties
 from pytest_kspec.errors import KspecError
 from pytest_kspec.history import AlertStateStore, HistoryStore, Scope, audit_key
+from pytest_kspec.metrics import Metrics
 from pytest_kspec.remediate import RemediationOptions, remediation_properties
 from pytest_kspec.report import ItemRecord, write_json_atomic, write_junit
 from pytest_kspec.run import Run
@@ -75,7 +76,8 @@ class WatchLoop:
     def __init__(self, plan: Plan, access: ClusterAccess, config: DriftConfig,
                  remediation: RemediationOptions, options: WatchOptions, out: TextIO,
                  stop: threading.Event, *, alerter: Alerter | None = None,
-                 on_cycle: Callable[[WatchLoop], None] | None = None) -> None:
+                 on_cycle: Callable[[WatchLoop], None] | None = None,
+                 metrics: Metrics | None = None) -> None:
         self.plan = plan
         self.access = access
         self.config = config
@@ -85,6 +87,10 @@ class WatchLoop:
         self.stop = stop
         self.stats = Stats()
         self.on_cycle = on_cycle
+        self.metrics = metrics
+        if metrics is not None:
+            metrics.reconnects_from(
+                lambda: {k: w.reconnects for (_, k), w in list(self.watchers.items())})
         self.records: dict[str, ItemRecord] = {}
         self.properties: dict[str, dict[str, str]] = {}
         self.reads: dict[str, set[tuple[str, str]]] = {}
@@ -196,10 +202,21 @@ class WatchLoop:
 
     def _cycle(self, targets: Iterable[Target], *, reason: str,
                since: float | None = None) -> None:
+        started = time.monotonic()
         run = Run(self.plan.spec, self.plan, self.access, spec_node=self.options.spec_node,
                   reports=self.options.reports, config=self.config,
                   remediation=self.remediation, history=self.options.history,
                   source="watch", alerter=self.alerter_for(), scope=self._scope)
+        try:
+            self._judge(run, targets, started, since, reason)
+        finally:
+            if self.metrics is not None:
+                self.metrics.record_items(self.records.values())
+                self.metrics.record_deliveries(run.deliveries)
+                self.metrics.record_remediations(getattr(run.recorder, "attempts", []))
+
+    def _judge(self, run: Run, targets: Iterable[Target], started: float,
+               since: float | None, reason: str) -> None:
         snapshot = None
         with contextlib.suppress(KspecError):
             snapshot = self.access.snapshot()
@@ -218,11 +235,14 @@ class WatchLoop:
                 target.properties() + drift_properties(outcome.events)
                 + remediation_properties(outcome.events))
         self.stats.cycles += 1
-        if since is not None:
-            self.stats.latencies.append(time.monotonic() - since)
         digest = self._digest()
+        self._judged(digest, run, started, since, reason)
+
+    def _judged(self, digest: str, run: Run, started: float, since: float | None,
+                reason: str) -> None:
         if digest == self._written and not self.notices:
             run.history.close()
+            self._timing(started, since)
             return
         for record in self.records.values():
             run.report.add(record)
@@ -238,6 +258,7 @@ class WatchLoop:
         run.history.close()
         self._written = digest
         self.stats.writes += 1
+        self._timing(started, since)
         self._print(f"kspec: watch: drift state changed ({reason})", quiet_ok=True)
         for record in sorted(self.records.values(), key=lambda r: r.order):
             if record.status != "passed":
@@ -246,6 +267,14 @@ class WatchLoop:
             self._print(line)
         if self.on_cycle is not None:
             self.on_cycle(self)
+
+    def _timing(self, started: float, since: float | None) -> None:
+        now = time.monotonic()
+        latency = now - since if since is not None else None
+        if latency is not None:
+            self.stats.latencies.append(latency)
+        if self.metrics is not None:
+            self.metrics.record_cycle(now - started, latency)
 
     def _digest(self) -> str:
         state = sorted(
@@ -323,8 +352,11 @@ class WatchLoop:
                   source="watch", alerter=alerter, scope=self._scope)
         for record in self.records.values():
             run.report.add(record)
-        for delivery in alerter.deliver(run.batch()):
+        deliveries = alerter.deliver(run.batch())
+        for delivery in deliveries:
             self._print(f"kspec: alert {delivery.line()}")
+        if self.metrics is not None:
+            self.metrics.record_deliveries(deliveries)
 
     def _print(self, line: str, *, quiet_ok: bool = False) -> None:
         if self.options.quiet and not quiet_ok and not line.startswith("kspec:"):

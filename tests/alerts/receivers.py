@@ -51,8 +51,10 @@ def http_receiver() -> Iterator[HttpReceiver]:
             raw = self.rfile.read(length)
             with lock:
                 status = rec.statuses.pop(0) if rec.statuses else 200
+                is_json = "json" in (self.headers.get("Content-Type") or "")
                 rec.requests.append(Received(self.path, dict(self.headers.items()),
-                                             json.loads(raw) if raw else None, raw))
+                                             json.loads(raw) if raw and is_json else None,
+                                             raw))
             self.send_response(status)
             if status == 429 and rec.retry_after:
                 self.send_header("Retry-After", rec.retry_after)
@@ -61,6 +63,8 @@ def http_receiver() -> Iterator[HttpReceiver]:
             self.end_headers()
             self.wfile.write(body)
             rec.event.set()
+
+        do_PUT = do_POST  # a Pushgateway takes PUT
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
