@@ -27,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Kubernetes version to report (default 1.29.4)")
     parser.add_argument("--kyverno", action=argparse.BooleanOptionalAction, default=True,
                         help="preload Kyverno's CRDs (default on)")
+    parser.add_argument("--admission", action=argparse.BooleanOptionalAction, default=True,
+                        help="enforce Enforce-mode Kyverno ClusterPolicies on API writes of "
+                             "Pods and controllers (default on)")
     parser.add_argument("--rbac", action="store_true",
                         help="authorize non-admin tokens from the stored RBAC objects")
 
@@ -36,7 +39,7 @@ def run(args: argparse.Namespace, *, ready: threading.Event | None = None,
     """Serve until SIGINT/SIGTERM (or ``stop`` is set); 0 on a clean stop, 2 on bad input."""
     try:
         sim = Simulator(version=args.k8s_version, port=args.port, kyverno=args.kyverno,
-                        rbac=args.rbac)
+                        rbac=args.rbac, admission=args.admission)
         for path in args.state:
             sim.load(path)
         sim.start()

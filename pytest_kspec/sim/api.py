@@ -8,12 +8,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
 from pytest_kspec.sim import auth, status
 from pytest_kspec.sim.listing import Lister, served_raw
+from pytest_kspec.sim.resources import ResourceType
 from pytest_kspec.sim.routing import Target
 from pytest_kspec.sim.selectors import combine, field_matcher, label_matcher
 from pytest_kspec.sim.status import StatusError
@@ -90,14 +91,28 @@ def _field_validation(query: dict[str, str]) -> None:
         raise status.bad_request(f"fieldValidation parameter unsupported: {value}")
 
 
+class Admit(Protocol):
+    """An admission hook: raises ``StatusError`` to refuse a write (see sim/admission)."""
+
+    def __call__(self, rt: ResourceType, obj: Any, namespace: str | None, *,
+                 operation: str, old: dict[str, Any] | None = None) -> None: ...
+
+
+def _admit_all(rt: ResourceType, obj: Any, namespace: str | None, *, operation: str,
+               old: dict[str, Any] | None = None) -> None:
+    return None
+
+
 class Verbs:
     """Resource verb handlers bound to one simulator's store."""
 
-    def __init__(self, store: Store, writer: Writer, rbac_on: Callable[[], bool]) -> None:
+    def __init__(self, store: Store, writer: Writer, rbac_on: Callable[[], bool],
+                 admit: Admit | None = None) -> None:
         self.store = store
         self.writer = writer
         self.lister = Lister(store)
         self.rbac_on = rbac_on
+        self.admit: Admit = admit or _admit_all
 
     def handle(self, t: Target, req: Request) -> Response:
         rt = t.rt
@@ -141,6 +156,7 @@ class Verbs:
         body = _body(req)
         _field_validation(req.query)
         dry = dry_run(req.query)
+        self.admit(t.rt, body, t.namespace, operation="CREATE")
         obj = self.writer.create(t.rt, body, t.namespace, manager=manager_of(req), dry_run=dry)
         return json_response(201, obj)
 
@@ -148,6 +164,10 @@ class Verbs:
         body = _body(req)
         _field_validation(req.query)
         dry = dry_run(req.query)
+        if t.subresource is None:
+            live = self.store.get(t.rt.key, t.namespace or "", str(t.name))
+            self.admit(t.rt, body, t.namespace, operation="UPDATE",
+                       old=live.obj if live is not None else None)
         obj = self.writer.update(t.rt, body, t.namespace, str(t.name), manager=manager_of(req),
                                  dry_run=dry, subresource=t.subresource)
         return json_response(200, obj)
@@ -188,6 +208,8 @@ class Verbs:
                 sent_rv = str((new.get("metadata") or {}).get("resourceVersion") or "")
                 if sent_rv and sent_rv != str(live.rv):
                     raise status.conflict(rt.group, rt.plural, name)
+                if t.subresource is None:
+                    self.admit(rt, new, t.namespace, operation="UPDATE", old=live.obj)
                 obj = self.writer.commit(rt, live, new, manager=manager_of(req),
                                          operation="Update", dry_run=dry,
                                          subresource=t.subresource)
@@ -230,6 +252,9 @@ class Verbs:
                 force=force, api_version=rt.api_version, kind=rt.kind, time=now(),
                 status_is_subresource="status" in rt.subresources)
             managed = list(result.get("metadata", {}).get("managedFields") or [])
+            if t.subresource is None:
+                self.admit(rt, result, t.namespace, operation="UPDATE" if live else "CREATE",
+                           old=live.obj if live is not None else None)
             if live is None:
                 obj = self.writer.create(rt, result, t.namespace, manager=manager, dry_run=dry,
                                          managed=managed)

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from pytest_kspec.errors import SimulatorError
+from pytest_kspec.sim.admission.webhook import KyvernoWebhook
 from pytest_kspec.sim.api import Verbs
 from pytest_kspec.sim.auth import Authenticator
 from pytest_kspec.sim.faults import Faults, Hook, Hooks
@@ -49,10 +50,13 @@ class Simulator:
     Point clients at ``sim.kubeconfig_path`` (context ``kspec-sim``, admin token) or build
     one for another user with ``kubeconfig_for(token)``; ``users`` maps extra bearer tokens to
     ``(username, groups)``, authorized from the stored RBAC objects when ``rbac=True``.
-    ``kyverno=True`` preloads Kyverno's CRDs. It serves HTTPS with a bundled self-signed
-    certificate (``ca_path``; kubectl only sends tokens over TLS); ``tls=False`` serves HTTP.
-    ``watch_window`` is how many events watches can
-    resume from before a 410 Expired. ``faults``, ``on_request``, ``requests`` and ``writes()``
+    ``kyverno=True`` preloads Kyverno's CRDs; while they are served, API creates and updates
+    of Pods and workload controllers go through Kyverno admission (Enforce ClusterPolicies
+    refuse them with Kyverno's message, see :mod:`pytest_kspec.sim.admission`) unless
+    ``admission=False`` or ``admission_enabled`` is set false. It serves HTTPS with a
+    bundled self-signed certificate (``ca_path``; kubectl only sends tokens over TLS);
+    ``tls=False`` serves HTTP. ``watch_window`` is how many events watches can resume from
+    before a 410 Expired. ``faults``, ``on_request``, ``requests`` and ``writes()``
     serve reliability tests; ``create/get/update/delete/list`` write the store directly
     (as manager ``kspec-sim``, with resourceVersions and watch events like API writes).
     """
@@ -61,7 +65,7 @@ class Simulator:
                  version: str = "1.29.4", port: int = 0, kyverno: bool = False,
                  rbac: bool = False,
                  users: Mapping[str, tuple[str, Sequence[str]]] | None = None,
-                 watch_window: int = 1000, tls: bool = True) -> None:
+                 watch_window: int = 1000, tls: bool = True, admission: bool = True) -> None:
         self.version = version
         self.tls = tls
         self.rbac = rbac
@@ -73,7 +77,8 @@ class Simulator:
         self._store = Store(watch_window)
         self._registry = Registry()
         self._writer = Writer(self._store, self._registry)
-        self._verbs = Verbs(self._store, self._writer, lambda: self.rbac)
+        self._webhook = KyvernoWebhook(self._store, self._registry, enabled=admission)
+        self._verbs = Verbs(self._store, self._writer, lambda: self.rbac, self._webhook)
         self._auth = Authenticator(users)
         self._stopping = threading.Event()
         self._server: HttpServer | None = None
@@ -141,6 +146,15 @@ class Simulator:
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+
+    @property
+    def admission_enabled(self) -> bool:
+        """Whether API writes of Pods and controllers go through Kyverno admission."""
+        return self._webhook.enabled
+
+    @admission_enabled.setter
+    def admission_enabled(self, value: bool) -> None:
+        self._webhook.enabled = bool(value)
 
     @property
     def running(self) -> bool:
