@@ -5,6 +5,7 @@ PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,11 @@ def load_objects(paths: str | Path | Iterable[str | Path]) -> list[dict[str, Any
     for path in paths:
         for file in _files(Path(path)):
             try:
-                docs = list(yaml.load_all(file.read_text(encoding="utf-8"), Loader=_LOADER))
+                text = file.read_text(encoding="utf-8")
+                docs = ([json.loads(text)] if file.suffix == ".json"
+                        else list(yaml.load_all(text, Loader=_LOADER)))
+            except json.JSONDecodeError as e:
+                raise SimulatorError(f"{file}:{e.lineno}: invalid JSON: {e.msg}") from e
             except yaml.YAMLError as e:
                 mark = getattr(e, "problem_mark", None)
                 line = f":{mark.line + 1}" if mark is not None else ""

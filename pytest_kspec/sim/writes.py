@@ -97,6 +97,8 @@ class Writer:
             meta["uid"] = str(uuid.uuid4())
             meta["creationTimestamp"] = when
             meta["generation"] = 1
+            if managed is None and "managedFields" in kept:
+                managed = kept["managedFields"]  # saved state says who manages what
             meta["managedFields"] = managed if managed is not None else _record(
                 [], None, obj, manager=manager, operation="Update", rt=rt, subresource=None,
                 when=when)
