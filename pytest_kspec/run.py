@@ -131,7 +131,7 @@ class Run:
             snapshot = self.access.snapshot()
             self._detector = Detector(self.plan, snapshot,
                                       baseline=self.history.baseline(self.scope()),
-                                      now=self.report.started)
+                                      now=self.report.started, waivers=self.config.waivers)
         return self._detector
 
     def evaluate(self, target: Target) -> Outcome:
@@ -147,7 +147,7 @@ class Run:
         target = outcome.target
         node_id = self.node_id(target)
         events = []
-        for event in [*outcome.events, *outcome.resolved]:
+        for event in [*outcome.events, *outcome.waived, *outcome.resolved]:
             event.node_id = node_id
             events.append(event.to_report())
         message = outcome.text.splitlines()[0] if outcome.text else ""
@@ -211,6 +211,7 @@ class Run:
             lines.append(f"kspec: {self.history.trend.line()}")
         if self.history.error:
             lines.append(f"kspec: history not updated: {self.history.error}")
+        lines += [f"kspec: {line}" for line in self.waiver_warnings()]
         plan = self.report.plan
         if plan is not None:
             lines.append(f"kspec: remediation plan written to {plan['path']}: "
@@ -243,7 +244,8 @@ class Run:
                      run={"id": self.history.run_id, "source": self.source,
                           "time": self.report.finished or utc_now()},
                      scope=f"{scope.spec_name}\0{scope.cluster}", events=events,
-                     judged=judged, notices=tuple(self.notices))
+                     judged=judged,
+                     notices=(*self.notices, *self.waiver_warnings()))
 
     def alert(self) -> list[Delivery]:
         """Send what changed to the DriftConfig's channels; failures are kept, never raised."""
@@ -253,11 +255,29 @@ class Run:
         self.deliveries = alerter.deliver(self.batch())
         return self.deliveries
 
+    def waiver_warnings(self) -> list[str]:
+        """One line per DriftConfig waiver that expired or ends within 7 days."""
+        now = parse_iso(self.report.started)
+        return [line for w in self.config.waivers if (line := w.warning(now)) is not None]
+
+    def waiver_listing(self) -> list[dict[str, Any]]:
+        """Every DriftConfig waiver with its state and how many events it waived this run."""
+        now = parse_iso(self.report.started)
+        used: dict[str, int] = {}
+        for event in self.report.events():
+            ref = event.get("waiver")
+            if isinstance(ref, dict):
+                used[str(ref.get("id"))] = used.get(str(ref.get("id")), 0) + 1
+        return [{**w.to_json(now), "waived_events": used.get(w.id, 0)}
+                for w in self.config.waivers]
+
     def finish(self) -> Path:
         """Close the report and write ``drift-report.json`` atomically; returns its path."""
         self.report.finished = utc_now()
         if not self.report.cluster:
             self.report.cluster = self.access.describe()
+        if self.config.waivers:
+            self.report.waivers = self.waiver_listing()
         scope = self.scope() if self.history.enabled else None
         if scope is not None:
             counts = self.report.counts()

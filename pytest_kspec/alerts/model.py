@@ -141,17 +141,18 @@ class Delivery:
 def events_from_items(items: Iterable[Any]) -> tuple[tuple[AlertEvent, ...], frozenset[str]]:
     """Open drift and judged keys from report records (:class:`~pytest_kspec.report.ItemRecord`).
 
-    ``resolved`` events of the report are not drift; items in error are not judged.
+    ``resolved`` events of the report are not drift, nor are events a waiver accepted (never
+    alerted); items in error are not judged.
     """
     events: list[AlertEvent] = []
     judged: set[str] = set()
     for record in items:
         key = f"{record.type}::{record.id}"
-        if record.status in ("passed", "failed"):
+        if record.status in ("passed", "failed", "waived"):
             judged.add(key)
         if record.status != "failed":
             continue
         for event in record.events:
-            if event.get("drift") != "resolved":
+            if event.get("drift") != "resolved" and not event.get("waived"):
                 events.append(AlertEvent.from_report(key, event))
     return tuple(events), frozenset(judged)

@@ -154,7 +154,7 @@ def run_detect(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     interval = (_interval(args.interval) if args.interval else float(config.interval)
                 ) if args.watch else 0.0
     plan = make_plan(spec, types or config.detection.types,
-                     resources=config.remediation.resources)
+                     resources=config.remediation.resources, waivers=config.waivers)
     remediation = RemediationOptions.resolve(
         config, remediate=getattr(args, "remediate", False),
         dry_run=getattr(args, "dry_run", False) or planning, prune=getattr(args, "prune", False),

@@ -9,6 +9,7 @@ PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -24,12 +25,13 @@ from pytest_kspec.detect.policydrift import (
     render_policy_drift,
 )
 from pytest_kspec.detect.versions import check_version
+from pytest_kspec.detect.waivers import apply_waivers
 from pytest_kspec.errors import ApiError, KspecError, UsageError
-from pytest_kspec.history import Baseline, fingerprint, iso
+from pytest_kspec.history import Baseline, fingerprint, iso, parse_iso
 
 if TYPE_CHECKING:
     from pytest_kspec.cluster import Snapshot
-    from pytest_kspec.spec import ClusterSpec
+    from pytest_kspec.spec import ClusterSpec, Waiver
 
 log = logging.getLogger("pytest_kspec.detect.engine")
 
@@ -105,6 +107,9 @@ class Outcome:
     resolved: list[DriftEvent] = field(default_factory=list)
     """Compliance violations of the previous run that are gone now (``drift: resolved``);
     reported, never remediated."""
+    waived: list[DriftEvent] = field(default_factory=list)
+    """Drift a waiver in force accepts (each names its waiver); reported, never remediated.
+    All events waived: the status is ``waived``."""
 
     @property
     def failed(self) -> bool:
@@ -112,13 +117,15 @@ class Outcome:
 
 
 def make_plan(spec: ClusterSpec, types: Iterable[str] = TYPES, *,
-              resources: Mapping[str, str] | None = None) -> Plan:
+              resources: Mapping[str, str] | None = None,
+              waivers: Sequence[Waiver] = ()) -> Plan:
     """The targets for ``spec``, limited to ``types`` (``policy``, ``compliance``, ...).
 
     ``resources`` is the DriftConfig's ``remediation.resources`` (compliance check id →
     ``report``/``delete``): each listed check also becomes a ``resource`` target, whose
     events are the non-compliant resources themselves. An id that is not a compliance
-    check of the spec raises :class:`UsageError`.
+    check of the spec raises :class:`UsageError`, as does a DriftConfig waiver naming a check
+    or policy the spec does not have (a waiver that can never match is a typo).
     """
     wanted = set(types)
     expected = tuple(expected_policies(spec))
@@ -147,7 +154,21 @@ def make_plan(spec: ClusterSpec, types: Iterable[str] = TYPES, *,
         if RESOURCE in wanted:
             targets.append(Target(RESOURCE, found.id, f"resources breaking {found.title}",
                                   found.severity, labels.get(found.id, ()), check=found))
+    _check_waivers(spec, waivers, {ref.id for ref in refs}, {p.name for p in expected})
     return Plan(spec, tuple(targets), expected)
+
+
+def _check_waivers(spec: ClusterSpec, waivers: Sequence[Waiver], checks: set[str],
+                   policies: set[str]) -> None:
+    for waiver in waivers:
+        if waiver.check is not None and waiver.check not in checks:
+            known = ", ".join(sorted(checks)) or "none"
+            raise UsageError(f"{waiver.source}: waiver {waiver.id}: check {waiver.check!r} is "
+                             f"not a check of {spec.path} (its checks: {known})")
+        if waiver.policy is not None and waiver.policy not in policies:
+            known = ", ".join(sorted(policies)) or "none"
+            raise UsageError(f"{waiver.source}: waiver {waiver.id}: policy {waiver.policy!r} "
+                             f"is not a policy {spec.path} expects (its policies: {known})")
 
 
 def _admission_policies(spec: ClusterSpec) -> bool:
@@ -162,21 +183,35 @@ class Detector:
     ``missing``; with a previous run, a compliance violation is ``new-violation`` or
     ``violation`` (persisting) and one that went away is reported ``resolved``. Without a
     previous run violations are plain ``violation`` (nothing to compare with). Every event
-    gets ``first_seen``: the start of its current streak of runs, else ``now``.
+    gets ``first_seen``: the start of its current streak of runs, else ``now``. Events that
+    a DriftConfig waiver in force at ``now`` accepts are set aside (:mod:`.waivers`).
     """
 
     def __init__(self, plan: Plan, snapshot: Snapshot,
                  compliance: ComplianceOptions | None = None, *,
-                 baseline: Baseline | None = None, now: str = "") -> None:
+                 baseline: Baseline | None = None, now: str = "",
+                 waivers: Sequence[Waiver] = ()) -> None:
         self.plan = plan
         self.snapshot = snapshot
         self.compliance = compliance or ComplianceOptions.for_spec(plan.spec.body)
         self.baseline = baseline or Baseline()
         self.now = now
+        self.waivers = tuple(waivers)
 
     def evaluate(self, target: Target) -> Outcome:
         outcome = self._judge(target)
-        return outcome if outcome.status == "error" else self._with_history(outcome)
+        if outcome.status == "error":
+            return outcome
+        outcome = self._with_history(outcome)
+        if self.waivers:
+            now = parse_iso(self.now) if self.now else time.time()
+            outcome = apply_waivers(outcome, self.waivers, now, self._labels)
+        return outcome
+
+    def _labels(self, api_version: str, kind: str, name: str,
+                namespace: str | None) -> dict[str, str]:
+        obj = self.snapshot.get(api_version, kind, name, namespace)
+        return dict(((obj or {}).get("metadata") or {}).get("labels") or {})
 
     def _with_history(self, outcome: Outcome) -> Outcome:
         key = outcome.target.key

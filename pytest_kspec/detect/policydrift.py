@@ -89,6 +89,7 @@ class DriftEvent:
     remediation: dict[str, Any] | None = None
     first_seen: str | None = None
     controls: list[str] = field(default_factory=list)
+    waiver: dict[str, Any] | None = None  # the waiver that accepted it (id, reason, owner, ...)
 
     def to_report(self) -> dict[str, Any]:
         """The event as the JSON drift report holds it.
@@ -96,7 +97,9 @@ class DriftEvent:
         Policy/configuration/resource events: ``type, severity, resource, drift, expected,
         actual, remediation``; compliance events: ``type, severity, check, drift, resource,
         message, remediation`` (plus expected/actual when set). Extras follow only when set:
-        ``check``, ``message``, ``node_id``, ``changes``, ``controls``, ``first_seen``.
+        ``check``, ``message``, ``node_id``, ``changes``, ``controls``, ``first_seen``, and for
+        an event a waiver accepted ``waived: true`` and ``waiver`` (id, reason, owner, expires,
+        source).
         """
         out: dict[str, Any]
         if self.type == "compliance":
@@ -122,6 +125,9 @@ class DriftEvent:
             out["controls"] = list(self.controls)
         if self.first_seen is not None:
             out["first_seen"] = self.first_seen
+        if self.waiver is not None:
+            out["waived"] = True
+            out["waiver"] = dict(self.waiver)
         return out
 
 

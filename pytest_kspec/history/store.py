@@ -41,7 +41,7 @@ VACUUM_MIN_FREE_PAGES = 256
 VACUUM_MIN_FREE_SHARE = 0.25
 """VACUUM after pruning when at least this many pages (1 MiB at 4 KiB pages) and this share
 of the file are free: smaller gaps are reused by the next runs anyway."""
-STATUS = {"absent": 0, "passed": 1, "failed": 2, "error": 3, "skipped": 4}
+STATUS = {"absent": 0, "passed": 1, "failed": 2, "error": 3, "skipped": 4, "waived": 5}
 STATUS_NAME = {v: k for k, v in STATUS.items()}
 
 MIGRATIONS: Mapping[int, Sequence[str]] = {
@@ -463,7 +463,7 @@ class HistoryStore:
                 appeared: list[list[str]], resolved: list[str]) -> set[str]:
         conn = self.conn
         begun = int(run.started)  # a drift's first_seen: the start of the run that saw it
-        judged = {i.key for i in run.items if i.status in ("passed", "failed")}
+        judged = {i.key for i in run.items if i.status in ("passed", "failed", "waived")}
         seen: dict[str, tuple[ItemResult, Mapping[str, Any]]] = {}
         for item in run.items:
             if item.key.startswith("policy::") and item.status == "passed":

@@ -60,7 +60,8 @@ def pytest_configure(config: pytest.Config) -> None:
             kubeconfig=settings.kubeconfig, context=settings.context,
             sim_state=sim_paths(settings.sim_state), sim_version=settings.sim_version))
         plan = make_plan(spec, settings.types or drift_config.detection.types,
-                         resources=drift_config.remediation.resources)
+                         resources=drift_config.remediation.resources,
+                         waivers=drift_config.waivers)
     except SpecError as e:
         raise pytest.UsageError(f"invalid kspec input:\n{e}") from None
     except KspecError as e:
@@ -229,17 +230,19 @@ class _Reporter:
             return
         terminalreporter.write_sep("-", "kspec")
         for line in get_run(self.config).summary(self.path):
-            terminalreporter.write_line(line, yellow=line.startswith("kspec: history not"))
+            terminalreporter.write_line(line, yellow=line.startswith(("kspec: history not",
+                                                                      "kspec: waiver ")))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str],
                                     postfix: list[str], session: pytest.Session) -> None:
-        """The trend (direction, rule, inline SVG chart of pass %) and the remediation plan
-        written this run atop the HTML report."""
-        from pytest_kspec.report import plan_html, summary_html
+        """The trend (direction, rule, inline SVG chart of pass %), the waivers and the
+        remediation plan written this run atop the HTML report."""
+        from pytest_kspec.report import plan_html, summary_html, waivers_html
 
         report = get_run(self.config).report
-        for block in (summary_html(report.trend), plan_html(report.plan)):
+        for block in (summary_html(report.trend), waivers_html(report.waivers),
+                      plan_html(report.plan)):
             if block:
                 prefix.append(block)
 

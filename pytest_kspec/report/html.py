@@ -107,6 +107,11 @@ def item_extras(record: Mapping[str, Any], *, phase: str = "call") -> list[dict[
         body = escape(str(event.get("message") or ""))
         if event.get("first_seen"):
             body += f" <small>first seen {escape(str(event['first_seen']))}</small>"
+        waiver = event.get("waiver")
+        if isinstance(waiver, Mapping):
+            body += (f" <strong>waived</strong> by {escape(str(waiver.get('id')))} until "
+                     f"{escape(str(waiver.get('expires')))}: {escape(str(waiver.get('reason')))}"
+                     f" (owner {escape(str(waiver.get('owner')))})")
         piece = head + (f"<p>{body}</p>" if body else "")
         if event.get("changes"):
             piece += diff_table(event["changes"])
@@ -201,3 +206,24 @@ def plan_html(plan: Mapping[str, Any] | None) -> str:
             f"{'<ul>' + others + '</ul>' if others else ''}"
             f"<p><small>apply with <code>kspec drift remediate --apply "
             f"{escape(str(plan.get('path', '')))} --approved-by NAME</code></small></p></div>")
+
+
+def waivers_html(waivers: Sequence[Mapping[str, Any]] | None) -> str:
+    """The DriftConfig's waivers: what each covers, why, who owns it, until when, its state
+    (in force, expiring within 7 days, expired) and how many events it waived this run."""
+    if not waivers:
+        return ""
+    rows = []
+    for w in waivers:
+        covers = f"check {w['check']}" if w.get("check") else f"policy {w.get('policy')}"
+        selector = ", ".join(f"{k}={v}" for k, v in (w.get("resources") or {}).items())
+        state = str(w.get("state", ""))
+        if state == "expiring":
+            state += f" (in {w.get('days_left')} day(s))"
+        rows.append("<tr>" + "".join(f"<td {_CELL}>{escape(str(v))}</td>" for v in (
+            w.get("id"), covers, selector or "all", w.get("reason"), w.get("owner"),
+            w.get("expires"), state, w.get("waived_events", 0))) + "</tr>")
+    head = "".join(f"<th {_CELL}>{h}</th>" for h in (
+        "waiver", "covers", "resources", "reason", "owner", "expires", "state", "waived"))
+    return (f'<div class="kspec-waivers"><h3>kspec waivers</h3><table style="border-collapse:'
+            f'collapse"><tr>{head}</tr>{"".join(rows)}</table></div>')

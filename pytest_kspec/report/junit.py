@@ -26,6 +26,9 @@ def write_junit(report: RunReport, path: Path, properties: dict[str, dict[str, s
             case.add_error_info(message=record.message)
         elif record.status == "skipped":
             case.add_skipped_info(message=record.message)
+        elif record.status == "waived":  # an expected failure: a person accepted the drift
+            case.add_skipped_info(message=f"waived: {record.message}",
+                                  output=_event_lines(record.events))
         cases.append(case)
     suite = TestSuite("kspec", cases, timestamp=report.started,
                       properties={"spec": f"{report.spec_name}@{report.spec_version}",

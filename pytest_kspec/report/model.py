@@ -66,6 +66,7 @@ class RunReport:
     trend: dict[str, Any] | None = None  # from the history: kspec.trend in the JSON
     plan: dict[str, Any] | None = None  # remediation plan written this run: kspec.plan
     coverage: dict[str, Any] | None = None  # admission coverage of the spec's workload rules
+    waivers: list[dict[str, Any]] | None = None  # DriftConfig waivers and their state
 
     def add(self, record: ItemRecord) -> None:
         self.items = [r for r in self.items if r.node_id != record.node_id] + [record]
@@ -80,7 +81,8 @@ class RunReport:
         return out
 
     def counts(self) -> dict[str, int]:
-        counts = {"total": len(self.items), "passed": 0, "failed": 0, "error": 0, "skipped": 0}
+        counts = {"total": len(self.items), "passed": 0, "failed": 0, "error": 0, "skipped": 0,
+                  "waived": 0}
         for record in self.items:
             counts[record.status] = counts.get(record.status, 0) + 1
         return counts
@@ -88,7 +90,7 @@ class RunReport:
     def to_json(self) -> dict[str, Any]:
         """The drift report: exactly the plan's format, with extra fields under ``kspec``."""
         events = self.events()
-        active = [e for e in events if e.get("drift") != "resolved"]  # resolved: not drift
+        active = active_drift(events)  # resolved and waived events are not drift
         types = [t for t in TYPE_SUMMARY_KEYS if any(e.get("type") == t for e in active)]
         summary: dict[str, int] = {"total": len(active)}
         for kind, key in TYPE_SUMMARY_KEYS.items():
@@ -120,6 +122,7 @@ class RunReport:
                 **({"trend": self.trend} if self.trend is not None else {}),
                 **({"plan": self.plan} if self.plan is not None else {}),
                 **({"coverage": self.coverage} if self.coverage is not None else {}),
+                **({"waivers": self.waivers} if self.waivers is not None else {}),
             },
         }
 
@@ -140,6 +143,11 @@ def remediation_counts(events: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     return counts
 
 
+def active_drift(events: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The events that are drift now: not ``resolved``, not accepted by a waiver."""
+    return [e for e in events if e.get("drift") != "resolved" and not e.get("waived")]
+
+
 def max_severity(severities: Iterable[str]) -> str:
     """The highest severity among ``severities``; ``none`` when there is none."""
     found = list(severities)
@@ -154,9 +162,10 @@ def pass_rate(counts: Mapping[str, int]) -> float:
 
 def summary_line(counts: Mapping[str, int], events: Sequence[Mapping[str, Any]]) -> str:
     """``kspec: 12 checks, 9 passed, 2 drifted, 1 error; 5 drift events (high)``."""
-    events = [e for e in events if e.get("drift") != "resolved"]
+    events = active_drift(events)
+    waived = f"{counts['waived']} waived, " if counts.get("waived") else ""
     return (f"{counts.get('total', 0)} checks, {counts.get('passed', 0)} passed, "
-            f"{counts.get('failed', 0)} drifted, {counts.get('error', 0)} error(s); "
+            f"{counts.get('failed', 0)} drifted, {waived}{counts.get('error', 0)} error(s); "
             f"{len(events)} drift event(s)"
             + (f", highest severity {max_severity(str(e.get('severity')) for e in events)}"
                if events else ""))

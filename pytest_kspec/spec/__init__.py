@@ -13,12 +13,15 @@ from pytest_kspec.spec.driftconfig import (
     parse_types,
 )
 from pytest_kspec.spec.model import ClusterSpec, load_spec
+from pytest_kspec.spec.waivers import WARN_DAYS, Waiver
 
 __all__ = [
     "PAGERDUTY_URL",
+    "WARN_DAYS",
     "Channel",
     "ClusterSpec",
     "DriftConfig",
+    "Waiver",
     "load_drift_config",
     "load_spec",
     "parse_duration",

@@ -9,8 +9,10 @@ PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +20,7 @@ from typing import Any
 
 from pytest_kspec.spec.alerting import Channel, alerts_problems, build_channels
 from pytest_kspec.spec.validation import document_problems, show
+from pytest_kspec.spec.waivers import Waiver, build_waivers, waiver_problems
 from pytest_kspec.spec.yamlsafe import (
     FieldPath,
     Locator,
@@ -164,6 +167,7 @@ class DriftConfig:
     remediation: Remediation = Remediation()
     alerts: Alerts = Alerts()
     storage: Storage = Storage()
+    waivers: tuple[Waiver, ...] = ()
 
     @classmethod
     def default(cls) -> DriftConfig:
@@ -176,15 +180,20 @@ def load_drift_config(path: str | os.PathLike[str]) -> DriftConfig:
     return parse_drift_config(read_file(path, "--kspec-config"), os.fspath(path))
 
 
-def parse_drift_config(data: bytes, source: str) -> DriftConfig:
-    """Validate the bytes of a DriftConfig file; ``source`` names it in messages."""
+def parse_drift_config(data: bytes, source: str, *, now: float | None = None) -> DriftConfig:
+    """Validate the bytes of a DriftConfig file; ``source`` names it in messages; ``now``
+    (default: the current time) is what waiver expiry dates are checked against."""
     doc = read_document(data, source)
     problems = document_problems(doc, KIND, "drift-config")
     if not any(p.path[:1] == ("kind",) for p in problems):
-        problems += _semantic_problems(_dict(_dict(doc.data).get("spec")), doc.locator)
+        spec = _dict(_dict(doc.data).get("spec"))
+        problems += _semantic_problems(spec, doc.locator)
+        problems += waiver_problems(spec, doc.locator, time.time() if now is None else now)
     raise_problems(source, problems)
     document: dict[str, Any] = doc.data
-    return _build(document, Path(source))
+    config = _build(document, Path(source))
+    waivers = build_waivers(_dict(document.get("spec")), doc.locator, source)
+    return dataclasses.replace(config, waivers=waivers) if waivers else config
 
 
 def _dict(value: Any) -> dict[str, Any]:
