@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_kspec.alerts import (
-    Alerter,
     Batch,
+    Deliverer,
     Delivery,
     MemoryState,
     StoredState,
@@ -64,7 +64,7 @@ class Run:
                  spec_node: str, reports: Path, config: DriftConfig | None = None,
                  remediation: RemediationOptions | None = None,
                  history: Path | None = None, source: str = "pytest",
-                 plan_path: Path | None = None, alerter: Alerter | None = None,
+                 plan_path: Path | None = None, alerter: Deliverer | None = None,
                  scope: Scope | None = None) -> None:
         self.spec = spec
         self.config = config or DriftConfig.default()
@@ -224,7 +224,7 @@ class Run:
         lines += [f"kspec: alert {d.line()}" for d in self.deliveries]
         return lines
 
-    def alerter(self) -> Alerter | None:
+    def alerter(self) -> Deliverer | None:
         """This run's alerter (None when the DriftConfig turns alerts off)."""
         if self._alerter is None:
             store = self.history.store() if self.history.enabled else None

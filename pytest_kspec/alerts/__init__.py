@@ -11,7 +11,8 @@ PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 
 from __future__ import annotations
 
-from pytest_kspec.alerts.dispatch import Alerter, make_alerter
+from pytest_kspec.alerts.background import BackgroundAlerter
+from pytest_kspec.alerts.dispatch import Alerter, Deliverer, make_alerter
 from pytest_kspec.alerts.model import AlertEvent, Batch, Delivery, Notice, events_from_items
 from pytest_kspec.alerts.redact import Redactor, host_of
 from pytest_kspec.alerts.state import AlertState, ChannelState, MemoryState, Sent, StoredState
@@ -20,8 +21,10 @@ __all__ = [
     "AlertEvent",
     "AlertState",
     "Alerter",
+    "BackgroundAlerter",
     "Batch",
     "ChannelState",
+    "Deliverer",
     "Delivery",
     "MemoryState",
     "Notice",

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from pytest_kspec.alerts.channels import DeliveryError, Sender
 from pytest_kspec.alerts.model import AlertEvent, Batch, Delivery, Notice, severity_rank
@@ -137,6 +138,14 @@ class Alerter:
         self._notices_sent[channel.name].update(notice.notices)
         log.info("alerts: sent to %s: %s", channel.name, counts)
         return Delivery(channel.name, channel.type, "sent", counts, attempts=sender.attempts)
+
+
+class Deliverer(Protocol):
+    """What a run hands its batch to: an :class:`Alerter` or a background one."""
+
+    def deliver(self, batch: Batch) -> list[Delivery]: ...
+
+    def due(self) -> float | None: ...
 
 
 def make_alerter(alerts: object, state: AlertState | None = None) -> Alerter | None:

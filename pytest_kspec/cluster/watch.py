@@ -2,8 +2,10 @@
 
 Each :class:`KindWatcher` starts from its LIST's ``resourceVersion`` with
 ``allowWatchBookmarks`` (so a quiet kind's position stays fresh), applies every event to the
-snapshot in place and reports a :class:`Change`. ``410 Gone`` (the position fell out of the
-server's window) re-lists that kind. A broken connection reconnects with capped exponential
+snapshot in place (``keep_history_fields`` False drops ``managedFields`` and
+``last-applied-configuration``, which only policy drift reads) and reports a
+:class:`Change`. ``410 Gone`` (the position fell out of the server's window) re-lists that
+kind. A broken connection reconnects with capped exponential
 backoff and full jitter and then re-lists, because an API server that went away may have
 lost or gained anything meanwhile (a restore, a restart of a test server): the re-list is
 reported as a change, so what happened during the outage is judged. A stream the server
@@ -20,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pytest_kspec.errors import ApiError
 
@@ -32,6 +34,21 @@ log = logging.getLogger("pytest_kspec.cluster.watch")
 
 WATCH_TIMEOUT = 300
 """Seconds each watch request asks the server to keep the stream open."""
+
+
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def slim(obj: dict[str, Any]) -> dict[str, Any]:
+    """Drop what only policy drift reads (``managedFields``, ``last-applied-configuration``)
+    from an object held for a long time: at 10,000 pods they are a good part of the memory."""
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        meta.pop("managedFields", None)
+        annotations = meta.get("annotations")
+        if isinstance(annotations, dict):
+            annotations.pop(LAST_APPLIED, None)
+    return obj
 
 
 @dataclass(frozen=True)
@@ -67,7 +84,8 @@ class KindWatcher(threading.Thread):
     def __init__(self, cluster: Cluster, snapshot: Snapshot, api_version: str, kind: str,
                  resource_version: str, notify: Callable[[Change], None],
                  stop: threading.Event, *, backoff: Backoff | None = None,
-                 timeout_seconds: int = WATCH_TIMEOUT, seed: int | None = None) -> None:
+                 timeout_seconds: int = WATCH_TIMEOUT, seed: int | None = None,
+                 keep_history_fields: bool = False) -> None:
         super().__init__(name=f"kspec-watch-{kind}", daemon=True)
         self.cluster = cluster
         self.snapshot = snapshot
@@ -78,6 +96,8 @@ class KindWatcher(threading.Thread):
         self.stop = stop
         self.backoff = backoff or Backoff()
         self.timeout_seconds = timeout_seconds
+        self.trim: Callable[[dict[str, Any]], dict[str, Any]] = (
+            (lambda o: o) if keep_history_fields else slim)
         self.rng = random.Random(seed)
         self.reconnects = 0
         self.relists = 0
@@ -120,7 +140,7 @@ class KindWatcher(threading.Thread):
 
     def _do_relist(self) -> None:
         items, version = self.cluster.list_versioned(self.api_version, self.kind)
-        self.snapshot.put(self.api_version, self.kind, items)
+        self.snapshot.put(self.api_version, self.kind, [self.trim(o) for o in items])
         self.resource_version = version
         self.relists += 1
         self._relist = False
@@ -143,7 +163,7 @@ class KindWatcher(threading.Thread):
             if version:
                 self.resource_version = version
             if kind in ("ADDED", "MODIFIED", "DELETED"):
-                self.snapshot.apply(self.api_version, self.kind, kind, obj)
+                self.snapshot.apply(self.api_version, self.kind, kind, self.trim(obj))
                 name = "/".join(p for p in (meta.get("namespace"), meta.get("name")) if p)
                 self.notify(Change(self.api_version, self.kind, kind, name))
             if self.stop.is_set() or self._resync.is_set():

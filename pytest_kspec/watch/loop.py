@@ -25,12 +25,20 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from pytest_kspec.alerts import Alerter, MemoryState, StoredState, make_alerter
+from pytest_kspec.alerts import (
+    BackgroundAlerter,
+    Deliverer,
+    Delivery,
+    MemoryState,
+    Sent,
+    StoredState,
+    make_alerter,
+)
 from pytest_kspec.cluster import Change, ClusterAccess, KindWatcher
 from pytest_kspec.detect import Outcome, Plan, Target, drift_properties
 from pytest_kspec.errors import KspecError
@@ -75,7 +83,7 @@ class Stats:
 class WatchLoop:
     def __init__(self, plan: Plan, access: ClusterAccess, config: DriftConfig,
                  remediation: RemediationOptions, options: WatchOptions, out: TextIO,
-                 stop: threading.Event, *, alerter: Alerter | None = None,
+                 stop: threading.Event, *, alerter: Deliverer | None = None,
                  on_cycle: Callable[[WatchLoop], None] | None = None,
                  metrics: Metrics | None = None) -> None:
         self.plan = plan
@@ -99,7 +107,8 @@ class WatchLoop:
         self.breaker = LoopBreaker(config.remediation.loop_restores,
                                    config.remediation.loop_window)
         self.notices: list[str] = []
-        self._alerter = alerter
+        self._alerter: Deliverer | None = alerter
+        self._alerts_ready = alerter is not None
         self._written: str | None = None
         self._scope: Scope | None = None
         self._outage: dict[tuple[str, str], int] = {}
@@ -125,6 +134,8 @@ class WatchLoop:
                 self._resync()
                 next_resync = time.monotonic() + self.options.interval
             self._flush_alerts()
+        if isinstance(self._alerter, BackgroundAlerter):
+            self._alerter.close()
         self._print("kspec: watch stopped")
         return 0
 
@@ -171,7 +182,7 @@ class WatchLoop:
             return
         for api_version, kind in sorted(kinds):
             watcher = KindWatcher(cluster, snapshot, api_version, kind, "", self.changes.put,
-                                  self.stop)
+                                  self.stop, keep_history_fields=kind == "ClusterPolicy")
             self.watchers[(api_version, kind)] = watcher
         # Each watcher's first LIST replaces what detection listed; what changed in between
         # is judged by one more pass (written only if the drift state differs).
@@ -321,19 +332,26 @@ class WatchLoop:
 
     # -- alerts -----------------------------------------------------------------------------
 
-    def alerter_for(self) -> Alerter | None:
-        """One alerter for the whole watch (its rate limits and held drift span cycles)."""
-        if self._alerter is None:
+    def alerter_for(self) -> Deliverer | None:
+        """One alerter for the whole watch (its rate limits and held drift span cycles),
+        delivering on its own thread so a slow receiver never delays detection."""
+        if not self._alerts_ready:
+            self._alerts_ready = True
             state: MemoryState | StoredState = MemoryState()
             if self.options.history is not None:
-                try:
-                    store = HistoryStore(self.options.history, key=audit_key())
-                    scope = self._scope or self._first_scope()
-                    state = StoredState(AlertStateStore(store, scope))
-                except KspecError as e:
-                    log.warning("alert state kept in memory: %s", e)
-            self._alerter = make_alerter(self.config.alerts, state)
+                # opened by the delivery thread (SQLite connections stay in their thread)
+                state = StoredState(_LazyAlertStore(self.options.history,
+                                                    self._scope or self._first_scope()))
+            alerter = make_alerter(self.config.alerts, state)
+            if alerter is not None:
+                self._alerter = BackgroundAlerter(alerter, self._delivered)
         return self._alerter
+
+    def _delivered(self, deliveries: list[Delivery]) -> None:
+        for delivery in deliveries:
+            self._print(f"kspec: alert {delivery.line()}")
+        if self.metrics is not None:
+            self.metrics.record_deliveries(deliveries)
 
     def _first_scope(self) -> Scope:
         probe = Run(self.plan.spec, self.plan, self.access, spec_node=self.options.spec_node,
@@ -352,13 +370,34 @@ class WatchLoop:
                   source="watch", alerter=alerter, scope=self._scope)
         for record in self.records.values():
             run.report.add(record)
-        deliveries = alerter.deliver(run.batch())
-        for delivery in deliveries:
-            self._print(f"kspec: alert {delivery.line()}")
-        if self.metrics is not None:
-            self.metrics.record_deliveries(deliveries)
+        self._delivered(alerter.deliver(run.batch()))
 
     def _print(self, line: str, *, quiet_ok: bool = False) -> None:
         if self.options.quiet and not quiet_ok and not line.startswith("kspec:"):
             return
         print(line, file=self.out, flush=True)
+
+
+class _LazyAlertStore:
+    """The history's alert state, opened on first use by the thread that uses it."""
+
+    def __init__(self, path: Path, scope: Scope) -> None:
+        self.path = path
+        self.scope = scope
+        self._store: AlertStateStore | None = None
+
+    def _get(self) -> AlertStateStore:
+        if self._store is None:
+            self._store = AlertStateStore(HistoryStore(self.path, key=audit_key()), self.scope)
+        return self._store
+
+    def load(self, channel: str) -> tuple[dict[str, tuple[str, str, str, float, str]],
+                                          float | None]:
+        return self._get().load(channel)
+
+    def save(self, channel: str, sent: Mapping[str, Sent], removed: Iterable[str],
+             last_sent: float) -> None:
+        self._get().save(channel, sent, removed, last_sent)
+
+    def record(self, delivery: Delivery, run_id: str, at: float) -> None:
+        self._get().record(delivery, run_id, at)

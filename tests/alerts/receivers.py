@@ -9,6 +9,7 @@ import socket
 import socketserver
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ class HttpReceiver:
     requests: list[Received] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
     retry_after: str | None = None
+    delay: float = 0.0
     url: str = ""
     event: threading.Event = field(default_factory=threading.Event)
 
@@ -49,19 +51,24 @@ def http_receiver() -> Iterator[HttpReceiver]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length)
+            if rec.delay:
+                time.sleep(rec.delay)
             with lock:
                 status = rec.statuses.pop(0) if rec.statuses else 200
                 is_json = "json" in (self.headers.get("Content-Type") or "")
                 rec.requests.append(Received(self.path, dict(self.headers.items()),
                                              json.loads(raw) if raw and is_json else None,
                                              raw))
-            self.send_response(status)
-            if status == 429 and rec.retry_after:
-                self.send_header("Retry-After", rec.retry_after)
             body = b'{"status":"success"}' if status < 300 else b'{"error":"nope"}'
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            try:
+                self.send_response(status)
+                if status == 429 and rec.retry_after:
+                    self.send_header("Retry-After", rec.retry_after)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (its timeout): as a real receiver would see it
             rec.event.set()
 
         do_PUT = do_POST  # a Pushgateway takes PUT

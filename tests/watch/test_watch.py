@@ -9,11 +9,13 @@ import sqlite3
 import time
 from pathlib import Path
 
+import yaml
 from e2e.conftest import Cluster
 
 from pytest_kspec.detect import make_plan
 from pytest_kspec.sim import Simulator
 from pytest_kspec.spec import load_spec
+from tests.alerts.receivers import HttpReceiver
 from tests.watch.conftest import WatchProcess
 
 NAME = "require-run-as-non-root"
@@ -126,3 +128,25 @@ def test_sigterm_and_sigint_exit_0_with_the_history_intact(
     assert w2.terminate(signal.SIGINT) == 0
     assert json.loads(Path(cluster.spec_path.parent / "reports" / "drift-report.json")
                       .read_text())["drift"]["detected"] is True
+
+
+def test_a_slow_receiver_never_delays_detection(watcher: list[WatchProcess], cluster: Cluster,
+                                                sim: Simulator, receiver: HttpReceiver) -> None:
+    receiver.delay = 3.0  # each attempt times out after 1s; three attempts
+    config = cluster.spec_path.parent / "drift.yaml"
+    config.write_text(yaml.safe_dump({
+        "apiVersion": "kspec.dev/v1", "kind": "DriftConfig", "metadata": {"name": "t"},
+        "spec": {"alerts": {"enabled": True, "minInterval": "0s", "channels": [
+            {"name": "slow", "type": "webhook", "url": f"{receiver.url}/hook",
+             "severity": "info", "timeout": "1s", "retries": 2}]}}}))
+    w = start(watcher, cluster, sim, "--config", str(config))
+    mark = w.mark()
+    sim.delete(*POLICY, NAME)
+    w.wait_for(rf"FAILED  cluster-spec.yaml::policy::{NAME}", after=mark)
+    sim.create(_expected(cluster))
+    w.wait_for(r"kspec: 10 checks, 10 passed", after=mark)
+    later = w.text().split("\n")[mark:]
+    judged = next(i for i, line in enumerate(later) if "10 checks, 10 passed" in line)
+    assert not any("kspec: alert slow" in line for line in later[:judged]), later
+    w.wait_for(r"kspec: alert slow \(webhook\) failed", after=mark)
+    assert w.terminate() == 0
