@@ -3,9 +3,9 @@
 Names (all prefixed ``kspec_``):
 
 - ``check_result{type,id,severity,result}``: 1 for the check's current result
-  (``passed``/``failed``/``error``), 0 for the others (one series per result, as
+  (``passed``/``failed``/``error``/``waived``), 0 for the others (one series per result, as
   kube-state-metrics does for phases);
-- ``drift_open{type,severity}``: open drift events;
+- ``drift_open{type,severity}``: open drift events (waived ones are not drift);
 - ``last_successful_cycle_timestamp_seconds``: when a detection cycle last completed
   without check errors;
 - ``cycle_duration_seconds`` (histogram): one detection cycle, evaluation to reports;
@@ -33,7 +33,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import push_to_gateway, start_http_server, write_to_textfile
 from prometheus_client.registry import Collector
 
-RESULTS = ("passed", "failed", "error")
+RESULTS = ("passed", "failed", "error", "waived")
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 CYCLE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
@@ -92,7 +92,7 @@ class Metrics:
             if record.status != "failed":
                 continue
             for event in record.events:
-                if event.get("drift") != "resolved":
+                if event.get("drift") != "resolved" and not event.get("waived"):
                     self.drift.labels(str(event.get("type", record.type)),
                                       str(event.get("severity", "info"))).inc()
         if not errors:
