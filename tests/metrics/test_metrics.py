@@ -46,6 +46,9 @@ def test_record_items_and_deliveries() -> None:
                    events=[{"type": "policy", "severity": "high", "drift": "deleted"}]),
         ItemRecord("s::compliance::c", "compliance", "c", "passed", "medium"),
         ItemRecord("s::compliance::e", "compliance", "e", "error", "low"),
+        ItemRecord("s::compliance::w", "compliance", "w", "waived", "low",
+                   events=[{"type": "compliance", "severity": "low", "drift": "violation",
+                            "waived": {"reason": "r"}}]),
     ], now=1234.0)
     m.record_cycle(0.2, latency=0.4)
     m.record_deliveries([Delivery("ops", "slack", "sent"), Delivery("ops", "slack", "failed")])
@@ -61,6 +64,10 @@ def test_record_items_and_deliveries() -> None:
     assert value(found, "kspec_check_result", type="compliance", id="e", severity="low",
                  result="error") == 1
     assert value(found, "kspec_drift_open", type="policy", severity="high") == 1
+    assert value(found, "kspec_check_result", type="compliance", id="w", severity="low",
+                 result="waived") == 1
+    assert ("kspec_drift_open", frozenset({("type", "compliance"), ("severity", "low")})
+            ) not in found
     # a check error: the cycle is not "successful"
     assert ("kspec_last_successful_cycle_timestamp_seconds", frozenset()) in found
     assert value(found, "kspec_last_successful_cycle_timestamp_seconds") == 0
