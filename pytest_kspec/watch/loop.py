@@ -165,6 +165,12 @@ class WatchLoop:
             self._cycle(targets, reason=reason, since=self.stats.last_change)
 
     def _resync(self) -> None:
+        if not self.watchers:  # the cluster was unreachable at start: try again from scratch
+            self._print("kspec: watch: connecting again", quiet_ok=True)
+            self.access.refresh()
+            self._cycle(self.plan.targets, reason="full resync")
+            self._start_watchers()
+            return
         self._print("kspec: watch: full resync", quiet_ok=True)
         for watcher in self.watchers.values():
             watcher.resync()
@@ -178,7 +184,7 @@ class WatchLoop:
             cluster = self.access.cluster()
             snapshot = self.access.snapshot()
         except KspecError as e:
-            self._print(f"kspec: watch: cannot watch: {e}")
+            self._print(f"kspec: watch: cannot watch: {e}; trying again at the next resync")
             return
         for api_version, kind in sorted(kinds):
             watcher = KindWatcher(cluster, snapshot, api_version, kind, "", self.changes.put,

@@ -150,3 +150,17 @@ def test_a_slow_receiver_never_delays_detection(watcher: list[WatchProcess], clu
     assert not any("kspec: alert slow" in line for line in later[:judged]), later
     w.wait_for(r"kspec: alert slow \(webhook\) failed", after=mark)
     assert w.terminate() == 0
+
+
+def test_unreachable_at_start_then_up(watcher: list[WatchProcess], cluster: Cluster,
+                                      sim: Simulator) -> None:
+    sim.stop()
+    w = WatchProcess(cluster.spec_path.parent, sim.kubeconfig_path, "-q", "--interval", "2s")
+    watcher.append(w)
+    w.wait_for(r"kspec: watch: cannot watch: .*trying again at the next resync", timeout=120)
+    assert "ERROR" in w.text()  # checks that could not be evaluated are errors, not passes
+    sim.delete(*POLICY, NAME)
+    sim.start()
+    w.wait_for(STARTED, timeout=120)
+    w.wait_for(rf"FAILED  cluster-spec.yaml::policy::{NAME}")
+    assert w.terminate() == 0
