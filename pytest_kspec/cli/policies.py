@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_kspec.atomic import write_text
-from pytest_kspec.desired import coverage_lines, generate_policies, render_yaml
+from pytest_kspec.desired import coverage_lines, generate_policies, kyverno_versions, render_yaml
 from pytest_kspec.errors import SpecError
 
 
@@ -20,6 +20,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the options of ``kspec policies``."""
     parser.add_argument("--spec", dest="spec", metavar="FILE", required=True,
                         help="ClusterSpecification to generate the policies from.")
+    parser.add_argument("--kyverno-version", dest="kyverno_version", metavar="X", default=None,
+                        help="Kyverno version the policies are for (1.12: spec-level "
+                             "validationFailureAction only; 1.13 and later: rule-level "
+                             "validate.failureAction only; default: both fields).")
     parser.add_argument("--output", "-o", dest="output", metavar="FILE", default=None,
                         help="Write the YAML to FILE (atomically) instead of standard output.")
 
@@ -34,7 +38,14 @@ def run(args: argparse.Namespace) -> int:
         for line in err.problems or [str(err)]:
             print(line, file=sys.stderr)
         return 2
-    objs = generate_policies(spec)
+    version = None
+    if args.kyverno_version is not None:
+        version = kyverno_versions.parse_version(args.kyverno_version)
+        if version is None:
+            print(f"--kyverno-version: {args.kyverno_version!r} is not a version like 1.12 or "
+                  "1.13.4", file=sys.stderr)
+            return 2
+    objs = generate_policies(spec, version)
     text = render_yaml(objs)
     if args.output is None:
         sys.stdout.write(text)

@@ -5,7 +5,7 @@ PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 
 from __future__ import annotations
 
-from pytest_kspec.desired import catalog, imagerefs
+from pytest_kspec.desired import catalog, imagerefs, kyverno_versions
 from pytest_kspec.desired.catalog import CheckRef, enumerate_checks
 from pytest_kspec.desired.coverage import audit_only, coverage_json, coverage_lines
 from pytest_kspec.desired.expected import (
@@ -29,6 +29,7 @@ __all__ = [
     "generate_policies",
     "imagerefs",
     "is_kspec_managed",
+    "kyverno_versions",
     "parse_quantity",
     "render_yaml",
     "same_quantity",

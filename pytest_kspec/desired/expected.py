@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from pytest_kspec.desired import catalog, rules
+from pytest_kspec.desired import catalog, kyverno_versions, rules
 
 if TYPE_CHECKING:
     from pytest_kspec.spec import ClusterSpec
@@ -76,9 +76,12 @@ def is_kspec_managed(obj: Mapping[str, Any]) -> bool:
 
 
 def generate_policies_for(
-    body: Mapping[str, Any], *, spec_name: str, spec_version: str
+    body: Mapping[str, Any], *, spec_name: str, spec_version: str,
+    kyverno_version: tuple[int, int] | None = None,
 ) -> list[dict[str, Any]]:
-    """The ClusterPolicies for the ``spec`` section ``body``, in catalog order."""
+    """The ClusterPolicies for the ``spec`` section ``body``, in catalog order, written for
+    ``kyverno_version`` (see :mod:`pytest_kspec.desired.kyverno_versions`; None: both
+    action fields)."""
     out = []
     for name in catalog.generated_policy_names(body):
         part = rules.build(name, body)
@@ -111,7 +114,7 @@ def generate_policies_for(
             },
         })
     log.debug("generated %d policies for spec %s", len(out), spec_name)
-    return out
+    return [kyverno_versions.for_kyverno(p, kyverno_version) for p in out]
 
 
 def _exclude_exempt(rules: list[dict[str, Any]], namespaces: Sequence[str]) -> None:
@@ -124,9 +127,11 @@ def _exclude_exempt(rules: list[dict[str, Any]], namespaces: Sequence[str]) -> N
             listed.extend(ns for ns in namespaces if ns not in listed)
 
 
-def generate_policies(spec: ClusterSpec) -> list[dict[str, Any]]:
+def generate_policies(spec: ClusterSpec,
+                      kyverno_version: tuple[int, int] | None = None) -> list[dict[str, Any]]:
     """The ClusterPolicies a loaded spec expects (see :func:`generate_policies_for`)."""
-    return generate_policies_for(spec.body, spec_name=spec.name, spec_version=spec.version)
+    return generate_policies_for(spec.body, spec_name=spec.name, spec_version=spec.version,
+                                 kyverno_version=kyverno_version)
 
 
 def expected_policies_for(

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pytest_kspec.desired import ExpectedPolicy, catalog, expected_policies
+from pytest_kspec.desired import ExpectedPolicy, catalog, expected_policies, kyverno_versions
 from pytest_kspec.detect.compliance import ComplianceOptions, evaluate
 from pytest_kspec.detect.policydrift import (
     DriftEvent,
@@ -42,6 +42,7 @@ RESOURCE = "resource"
 TYPES: tuple[str, ...] = (POLICY, COMPLIANCE, CONFIGURATION, RESOURCE)
 EXTRA = "extra"
 POLICY_API = ("kyverno.io/v1", "ClusterPolicy")
+CRD_API = ("apiextensions.k8s.io/v1", "CustomResourceDefinition")
 SHOWN_VIOLATIONS = 10
 
 
@@ -110,6 +111,9 @@ class Outcome:
     waived: list[DriftEvent] = field(default_factory=list)
     """Drift a waiver in force accepts (each names its waiver); reported, never remediated.
     All events waived: the status is ``waived``."""
+    expected: dict[str, Any] | None = None
+    """For a generated policy: the manifest as written for the cluster's Kyverno version
+    (where its Enforce action goes), which remediation writes."""
 
     @property
     def failed(self) -> bool:
@@ -197,6 +201,7 @@ class Detector:
         self.baseline = baseline or Baseline()
         self.now = now
         self.waivers = tuple(waivers)
+        self._kyverno: tuple[int, int] | None
 
     def evaluate(self, target: Target) -> Outcome:
         outcome = self._judge(target)
@@ -267,18 +272,34 @@ class Detector:
             if (obj.get("metadata") or {}).get("name") == pol.name:
                 live = obj
                 break
+        manifest = None
         if pol.presence_only or pol.manifest is None:
             cmp = compare_presence(pol.name, live, seen_before=self.baseline.seen(target.key))
         else:
-            cmp = compare_policy(pol.manifest, live, seen_before=self.baseline.seen(target.key))
+            manifest = kyverno_versions.for_kyverno(pol.manifest, self._kyverno_version())
+            cmp = compare_policy(manifest, live, seen_before=self.baseline.seen(target.key))
         if cmp is None:
-            return Outcome(target, "passed")
+            return Outcome(target, "passed", expected=manifest)
         text = render_policy_drift(pol.name, cmp)
         if live_all is None:
             text += ("\n  (the cluster does not serve kyverno.io/v1 ClusterPolicy: "
                      "is Kyverno installed?)")
         event = cmp.to_event(pol.name, controls=target.controls)
-        return Outcome(target, "failed", [event], text, subjects=[live])
+        return Outcome(target, "failed", [event], text, subjects=[live], expected=manifest)
+
+    def _kyverno_version(self) -> tuple[int, int] | None:
+        """The installed Kyverno generation, read once from the ClusterPolicy CRD (None when
+        the CRD cannot be read: the policy is then expected with both action fields)."""
+        if not hasattr(self, "_kyverno"):
+            crd = None
+            try:
+                for obj in self.snapshot.list(*CRD_API):
+                    if (obj.get("metadata") or {}).get("name") == kyverno_versions.POLICY_CRD:
+                        crd = obj
+            except ApiError as e:
+                log.info("cannot read the Kyverno CRD to learn its version: %s", e)
+            self._kyverno = kyverno_versions.installed_version(crd)
+        return self._kyverno
 
     def _extra(self, target: Target) -> Outcome:
         live = self._live_policies() or []

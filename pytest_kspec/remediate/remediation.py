@@ -221,6 +221,7 @@ class Remediator:
         if not outcome.failed or not outcome.events:
             return []
         subjects = list(outcome.subjects) + [None] * (len(outcome.events) - len(outcome.subjects))
+        self._expected = outcome.expected  # the policy as written for this cluster's Kyverno
         attempts: list[dict[str, Any]] = []
         done: dict[str, dict[str, Any]] = {}
         for event, subject in zip(outcome.events, subjects, strict=False):
@@ -285,7 +286,7 @@ class Remediator:
                 "reason": f"{event.resource} is required by name only "
                           "(admission.policies.requiredPolicies): kspec has no manifest to "
                           "create it from; install it from its source"})
-        expected = pol.manifest
+        expected = getattr(self, "_expected", None) or pol.manifest
         cmp = compare_policy(expected, live)
         if cmp is None:
             return self._block(UPDATE, SKIPPED, details={"reason": "matches the spec already"})

@@ -108,11 +108,14 @@ class Verbs:
 
     def __init__(self, store: Store, writer: Writer, rbac_on: Callable[[], bool],
                  admit: Admit | None = None) -> None:
+        from pytest_kspec.sim.schemas import Decoder
+
         self.store = store
         self.writer = writer
         self.lister = Lister(store)
         self.rbac_on = rbac_on
         self.admit: Admit = admit or _admit_all
+        self.decode = Decoder(store)  # CRD schemas: pruning, strict field validation
 
     def handle(self, t: Target, req: Request) -> Response:
         rt = t.rt
@@ -156,6 +159,7 @@ class Verbs:
         body = _body(req)
         _field_validation(req.query)
         dry = dry_run(req.query)
+        self.decode(t.rt, body, req.query)
         self.admit(t.rt, body, t.namespace, operation="CREATE")
         obj = self.writer.create(t.rt, body, t.namespace, manager=manager_of(req), dry_run=dry)
         return json_response(201, obj)
@@ -165,6 +169,7 @@ class Verbs:
         _field_validation(req.query)
         dry = dry_run(req.query)
         if t.subresource is None:
+            self.decode(t.rt, body, req.query)
             live = self.store.get(t.rt.key, t.namespace or "", str(t.name))
             self.admit(t.rt, body, t.namespace, operation="UPDATE",
                        old=live.obj if live is not None else None)
@@ -209,6 +214,7 @@ class Verbs:
                 if sent_rv and sent_rv != str(live.rv):
                     raise status.conflict(rt.group, rt.plural, name)
                 if t.subresource is None:
+                    self.decode(rt, new, req.query)
                     self.admit(rt, new, t.namespace, operation="UPDATE", old=live.obj)
                 obj = self.writer.commit(rt, live, new, manager=manager_of(req),
                                          operation="Update", dry_run=dry,
@@ -244,6 +250,8 @@ class Verbs:
             raise status.bad_request(f"the name of the object ({meta.get('name')}) does not "
                                      f"match the name on the URL ({name})")
         applied = dict(applied, metadata=dict(meta, name=name))
+        if t.subresource is None:
+            self.decode(rt, applied, req.query)
         with self.store.cond:
             ns = t.namespace if rt.namespaced else ""
             live = self.store.get(rt.key, ns or "", name)

@@ -25,6 +25,7 @@ from pytest_kspec.sim.admission.webhook import KyvernoWebhook
 from pytest_kspec.sim.api import Verbs
 from pytest_kspec.sim.auth import Authenticator
 from pytest_kspec.sim.faults import Faults, Hook, Hooks
+from pytest_kspec.sim.kyverno_crds import clusterpolicy_crd
 from pytest_kspec.sim.loader import dump_objects, load_objects
 from pytest_kspec.sim.resources import Registry, ResourceType
 from pytest_kspec.sim.server import HttpServer, RequestRecord
@@ -50,10 +51,12 @@ class Simulator:
     Point clients at ``sim.kubeconfig_path`` (context ``kspec-sim``, admin token) or build
     one for another user with ``kubeconfig_for(token)``; ``users`` maps extra bearer tokens to
     ``(username, groups)``, authorized from the stored RBAC objects when ``rbac=True``.
-    ``kyverno=True`` preloads Kyverno's CRDs; while they are served, API creates and updates
-    of Pods and workload controllers go through Kyverno admission (Enforce ClusterPolicies
-    refuse them with Kyverno's message, see :mod:`pytest_kspec.sim.admission`) unless
-    ``admission=False`` or ``admission_enabled`` is set false. It serves HTTPS with a
+    ``kyverno=True`` preloads Kyverno's CRDs (``kyverno="1.12"`` / ``"1.13"``: the
+    ClusterPolicy CRD with that version's structural schema, which prunes undeclared fields and
+    refuses them under ``fieldValidation=Strict``); while they are served, API creates and
+    updates of Pods and workload controllers go through Kyverno admission (Enforce
+    ClusterPolicies refuse them with Kyverno's message, see :mod:`pytest_kspec.sim.admission`)
+    unless ``admission=False`` or ``admission_enabled`` is set false. It serves HTTPS with a
     bundled self-signed certificate (``ca_path``; kubectl only sends tokens over TLS);
     ``tls=False`` serves HTTP. ``watch_window`` is how many events watches can resume from
     before a 410 Expired. ``faults``, ``on_request``, ``requests`` and ``writes()``
@@ -62,7 +65,7 @@ class Simulator:
     """
 
     def __init__(self, objects: Iterable[dict[str, Any]] | None = None, *,
-                 version: str = "1.29.4", port: int = 0, kyverno: bool = False,
+                 version: str = "1.29.4", port: int = 0, kyverno: bool | str = False,
                  rbac: bool = False,
                  users: Mapping[str, tuple[str, Sequence[str]]] | None = None,
                  watch_window: int = 1000, tls: bool = True, admission: bool = True) -> None:
@@ -102,6 +105,9 @@ class Simulator:
                            preload=True)
         if kyverno:
             for crd in yaml.safe_load_all(_data("kyverno-crds.yaml")):
+                if crd and isinstance(kyverno, str) and \
+                        crd["metadata"]["name"] == "clusterpolicies.kyverno.io":
+                    crd = clusterpolicy_crd(crd, kyverno)
                 if crd:
                     self._load_one(crd, preload=True)
         if objects is not None:
