@@ -25,6 +25,7 @@ from pytest_kspec.errors import KspecError
 from pytest_kspec.history import (
     AlertStateStore,
     HistoryRecorder,
+    Location,
     RunHistory,
     RunPoint,
     Scope,
@@ -63,7 +64,7 @@ class Run:
     def __init__(self, spec: ClusterSpec, plan: Plan, access: ClusterAccess, *,
                  spec_node: str, reports: Path, config: DriftConfig | None = None,
                  remediation: RemediationOptions | None = None,
-                 history: Path | None = None, source: str = "pytest",
+                 history: Location | None = None, source: str = "pytest",
                  plan_path: Path | None = None, alerter: Deliverer | None = None,
                  scope: Scope | None = None) -> None:
         self.spec = spec
@@ -102,14 +103,15 @@ class Run:
         """Whose history this run extends: the spec's name on this cluster, identified by the
         kube-system namespace uid (a 403 leaves it empty: then the server URL)."""
         if self._scope is None:
-            server = self.access.describe().get("server", "")
+            described = self.access.describe()
+            server = described.get("server", "")
             uid = ""
             try:
                 namespace = self.access.snapshot().get("v1", "Namespace", "kube-system")
                 uid = str(((namespace or {}).get("metadata") or {}).get("uid") or "")
             except KspecError:
                 pass
-            self._scope = Scope(self.spec.name, server, uid)
+            self._scope = Scope(self.spec.name, server, uid, name=described.get("context", ""))
         return self._scope
 
     def identity(self) -> tuple[dict[str, str], dict[str, str]]:

@@ -19,7 +19,7 @@ from pytest_kspec.alerts import host_of
 from pytest_kspec.cluster import DEFAULT_SIM_VERSION, AccessOptions, ClusterAccess, sim_paths
 from pytest_kspec.detect import Plan, drift_properties, make_plan
 from pytest_kspec.errors import SpecError, UsageError
-from pytest_kspec.history import history_path
+from pytest_kspec.history import history_location
 from pytest_kspec.remediate import (
     RemediationOptions,
     remediation_properties,
@@ -64,9 +64,9 @@ def add_detect_arguments(parser: argparse.ArgumentParser) -> None:
                              "textfile format, e.g. /var/lib/node_exporter/kspec.prom)")
     parser.add_argument("--pushgateway", metavar="URL", default=None,
                         help="push the run's Prometheus metrics to a Pushgateway (job kspec)")
-    parser.add_argument("--history", metavar="FILE", default=None,
-                        help="history database (default: the DriftConfig's storage.path, else "
-                             "<reports>/history.db)")
+    parser.add_argument("--history", metavar="FILE|URL", default=None,
+                        help="history database: a SQLite file or a postgresql:// URL (default: "
+                             "the DriftConfig's storage, else <reports>/history.db)")
     parser.add_argument("--no-history", dest="no_history", action="store_true",
                         help="neither read nor write the history")
     parser.add_argument("--no-auto-remediate", dest="no_auto_remediate", action="store_true",
@@ -183,8 +183,8 @@ def _watch(plan: Plan, access: ClusterAccess, config: DriftConfig, args: argpars
 
     spec_node = os.path.relpath(plan.spec.path) if plan.spec.path.is_absolute() else str(
         plan.spec.path)
-    history = history_path(getattr(args, "history", None), config.storage.path,
-                           Path(args.reports), off=getattr(args, "no_history", False))
+    history = history_location(getattr(args, "history", None), config.storage,
+                               Path(args.reports), off=getattr(args, "no_history", False))
     options = WatchOptions(spec_node=spec_node, reports=Path(args.reports), history=history,
                            interval=interval, quiet=args.quiet,
                            output=Path(args.output) if args.output else None)
@@ -212,8 +212,8 @@ def _detect_once(plan: Plan, access: ClusterAccess, config: DriftConfig,
                  remediation: RemediationOptions | None = None) -> int:
     spec_node = os.path.relpath(plan.spec.path) if plan.spec.path.is_absolute() else str(
         plan.spec.path)
-    history = history_path(getattr(args, "history", None), config.storage.path,
-                           Path(args.reports), off=getattr(args, "no_history", False))
+    history = history_location(getattr(args, "history", None), config.storage,
+                               Path(args.reports), off=getattr(args, "no_history", False))
     plan_file = getattr(args, "plan", None)
     started = time.monotonic()
     run = Run(plan.spec, plan, access, spec_node=spec_node, reports=Path(args.reports),

@@ -21,7 +21,7 @@ from typing import Any, TextIO
 from pytest_kspec.cluster import AccessOptions, ClusterAccess, sim_paths
 from pytest_kspec.detect import make_plan
 from pytest_kspec.errors import SpecError, UsageError
-from pytest_kspec.history import history_path
+from pytest_kspec.history import history_location
 from pytest_kspec.remediate import (
     PlanApplier,
     RemediationPlan,
@@ -127,8 +127,8 @@ def run_apply(args: argparse.Namespace, out: TextIO | None = None) -> int:
     access = ClusterAccess(AccessOptions(kubeconfig=args.kubeconfig, context=args.context,
                                          sim_state=sim_paths(args.sim),
                                          sim_version=args.sim_version))
-    history = history_path(args.history, config.storage.path, Path(args.reports),
-                           off=args.no_history)
+    history = history_location(args.history, config.storage, Path(args.reports),
+                               off=args.no_history)
     spec_node = os.path.relpath(spec.path) if spec.path.is_absolute() else str(spec.path)
     try:
         access.start_simulator()

@@ -1,4 +1,5 @@
-"""History stage: the run store (SQLite), each run's link to it, the audit chain and the trend.
+"""History stage: the run store (SQLite or PostgreSQL), each run's link to it, the audit chains
+and the trend.
 
 PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
@@ -8,17 +9,11 @@ from __future__ import annotations
 from pytest_kspec.history import audit
 from pytest_kspec.history.alertstate import AlertStateStore, deliveries
 from pytest_kspec.history.audit import KEY_ENV, audit_key
-from pytest_kspec.history.runlink import (
-    DB_NAME,
-    HistoryRecorder,
-    RunHistory,
-    history_path,
-    run_input,
-)
-from pytest_kspec.history.store import (
+from pytest_kspec.history.db import HistoryError
+from pytest_kspec.history.fleet import FleetRow, fleet
+from pytest_kspec.history.records import (
     Baseline,
     EventRow,
-    HistoryStore,
     ItemResult,
     RunInput,
     Scope,
@@ -26,6 +21,15 @@ from pytest_kspec.history.store import (
     iso,
     parse_iso,
 )
+from pytest_kspec.history.runlink import (
+    DB_NAME,
+    HistoryRecorder,
+    Location,
+    RunHistory,
+    history_location,
+    run_input,
+)
+from pytest_kspec.history.store import HistoryStore
 from pytest_kspec.history.trend import RunPoint, Trend
 
 __all__ = [
@@ -34,9 +38,12 @@ __all__ = [
     "AlertStateStore",
     "Baseline",
     "EventRow",
+    "FleetRow",
+    "HistoryError",
     "HistoryRecorder",
     "HistoryStore",
     "ItemResult",
+    "Location",
     "RunHistory",
     "RunInput",
     "RunPoint",
@@ -46,7 +53,8 @@ __all__ = [
     "audit_key",
     "deliveries",
     "fingerprint",
-    "history_path",
+    "fleet",
+    "history_location",
     "iso",
     "parse_iso",
     "run_input",

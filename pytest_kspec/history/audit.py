@@ -1,16 +1,24 @@
-"""Tamper-evident audit trail: hash-chained records over canonical JSON, optionally HMAC-signed.
+"""Tamper-evident audit trail: a hash chain per cluster over canonical JSON, HMAC-signed or not.
 
 Each record is the canonical JSON of ``{"seq", "kind", "ts", ...body}`` (sorted keys, no
 spaces, UTF-8) and its hash is ``SHA-256(previous hash || record)``, or
 ``HMAC-SHA-256(key, previous hash || record)`` when ``KSPEC_AUDIT_KEY`` is set. Editing a
 record breaks its hash, removing one leaves a gap in ``seq`` (or a head behind the recorded
 one), swapping two puts a record at another record's ``seq``; :func:`verify` names the first
-such record. Without a key anyone who can write the file can recompute the whole chain; with a
-key they cannot.
+such record. Without a key anyone who can write the database can recompute a whole chain;
+with a key they cannot.
 
-Retention removes the oldest records: the hash of the last removed one becomes the *anchor*
-(kept in ``meta``) and a ``prune`` record, itself chained, states it, so removing more records
-afterwards is still caught.
+Each cluster has a chain of its own (``chain`` is the cluster's identity, ``uid:...`` or
+``server:...``), with its head (last ``seq`` and hash) and anchor in a ``chains`` row. A writer
+first locks that row (:meth:`AuditLog.lock`: SQLite's write lock, PostgreSQL's ``SELECT ...
+FOR UPDATE``) and holds it until its transaction ends, so concurrent writers of one cluster
+queue and every record links to the one before it (``(chain, seq)`` is the primary key: a
+forked link cannot even be stored), while writers of other clusters go on in parallel.
+
+Retention removes a chain's oldest records: the hash of the last removed one becomes the
+chain's *anchor* and a ``prune`` record, itself chained, states it, so removing more records
+afterwards is still caught. Records written before chains were per cluster (schema 1) form the
+chain ``legacy``.
 
 PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
@@ -21,19 +29,16 @@ import hashlib
 import hmac
 import json
 import os
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pytest_kspec.history.db import Database
 
 KEY_ENV = "KSPEC_AUDIT_KEY"
 GENESIS = bytes(32)
-
-DDL = (
-    "CREATE TABLE audit (seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, record TEXT NOT NULL,"
-    " hash BLOB NOT NULL, signed INTEGER NOT NULL DEFAULT 0)",
-    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-)
+LEGACY_CHAIN = "legacy"
 
 
 def canonical(obj: Any) -> bytes:
@@ -55,85 +60,124 @@ def chain_hash(prev: bytes, record: bytes, key: bytes | None) -> bytes:
     return hashlib.sha256(data).digest()
 
 
-def _meta(conn: sqlite3.Connection, key: str) -> str | None:
-    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-    return None if row is None else str(row[0])
+@dataclass(frozen=True)
+class Head:
+    """A chain's ``chains`` row: its newest record and its retention anchor."""
+
+    seq: int
+    hash: bytes
+    anchor_seq: int
+    anchor_hash: bytes
 
 
-def _set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
-    conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE "
-                 "SET value = excluded.value", (key, value))
-
-
-def _anchor(conn: sqlite3.Connection) -> tuple[int, bytes]:
-    seq = _meta(conn, "audit_anchor_seq")
-    digest = _meta(conn, "audit_anchor_hash")
-    if seq is None or digest is None:
-        return 0, GENESIS
-    return int(seq), bytes.fromhex(digest)
+def read_head(db: Database, chain: str, *, lock: bool = False) -> Head | None:
+    sql = "SELECT head_seq, head_hash, anchor_seq, anchor_hash FROM chains WHERE chain = ?"
+    row = db.execute(db.lock_row_sql(sql) if lock else sql, (chain,)).fetchone()
+    if row is None:
+        return None
+    return Head(int(row[0]), bytes(row[1]), int(row[2]), bytes(row[3]))
 
 
 class AuditLog:
-    """Appends records inside the caller's transaction (the run's), so a run and its audit
-    records are committed together or not at all."""
+    """Appends records to ``chain`` inside the caller's transaction (the run's), so a run and
+    its audit records are committed together or not at all."""
 
-    def __init__(self, conn: sqlite3.Connection, key: bytes | None = None) -> None:
-        self.conn = conn
+    def __init__(self, db: Database, chain: str, key: bytes | None = None) -> None:
+        self.db = db
+        self.chain = chain
         self.key = key
+        self._head: Head | None = None
 
-    def head(self) -> tuple[int, bytes]:
-        row = self.conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-        return (int(row[0]), bytes(row[1])) if row else _anchor(self.conn)
+    def lock(self) -> Head:
+        """Create the chain's row if needed and lock it until the transaction ends."""
+        if self._head is None:
+            self.db.execute("INSERT INTO chains(chain, head_seq, head_hash, anchor_seq, "
+                            "anchor_hash) VALUES (?, 0, ?, 0, ?) ON CONFLICT(chain) DO NOTHING",
+                            (self.chain, GENESIS, GENESIS))
+            head = read_head(self.db, self.chain, lock=True)
+            assert head is not None
+            self._head = head
+        return self._head
 
     def append(self, kind: str, ts: int, body: Mapping[str, Any]) -> int:
         """Append one record of ``kind`` at epoch second ``ts``; returns its ``seq``."""
-        seq, prev = self.head()
-        seq += 1
+        head = self.lock()
+        seq = head.seq + 1
         record = canonical({**body, "seq": seq, "kind": kind, "ts": ts})
-        digest = chain_hash(prev, record, self.key)
-        self.conn.execute("INSERT INTO audit(seq, ts, record, hash, signed) VALUES (?, ?, ?, ?, ?)",
-                          (seq, ts, record.decode("utf-8"), digest, int(self.key is not None)))
-        _set_meta(self.conn, "audit_head_seq", str(seq))
+        digest = chain_hash(head.hash, record, self.key)
+        self.db.execute("INSERT INTO audit(chain, seq, ts, record, hash, signed) VALUES "
+                        "(?, ?, ?, ?, ?, ?)", (self.chain, seq, ts, record.decode("utf-8"),
+                                               digest, int(self.key is not None)))
+        self.db.execute("UPDATE chains SET head_seq = ?, head_hash = ? WHERE chain = ?",
+                        (seq, digest, self.chain))
+        self._head = Head(seq, digest, head.anchor_seq, head.anchor_hash)
         return seq
 
     def prune(self, cutoff: int, now: int) -> int:
         """Remove records older than ``cutoff`` (never the newest); returns how many."""
-        head_seq, _ = self.head()
-        row = self.conn.execute("SELECT MAX(seq) FROM audit WHERE ts < ? AND seq < ?",
-                                (cutoff, head_seq)).fetchone()
-        last = row[0] if row else None
+        head = self.lock()
+        last = self.db.one("SELECT MAX(seq) FROM audit WHERE chain = ? AND ts < ? AND seq < ?",
+                           (self.chain, cutoff, head.seq))
         if last is None:
             return 0
-        (digest,) = self.conn.execute("SELECT hash FROM audit WHERE seq = ?", (last,)).fetchone()
-        removed = self.conn.execute("DELETE FROM audit WHERE seq <= ?", (last,)).rowcount
-        _set_meta(self.conn, "audit_anchor_seq", str(last))
-        _set_meta(self.conn, "audit_anchor_hash", bytes(digest).hex())
-        self.append("prune", now, {"pruned_through": last, "anchor": bytes(digest).hex()})
+        digest = bytes(self.db.one("SELECT hash FROM audit WHERE chain = ? AND seq = ?",
+                                   (self.chain, last)))
+        removed = self.db.execute("DELETE FROM audit WHERE chain = ? AND seq <= ?",
+                                  (self.chain, last)).rowcount
+        self.db.execute("UPDATE chains SET anchor_seq = ?, anchor_hash = ? WHERE chain = ?",
+                        (last, digest, self.chain))
+        self._head = Head(head.seq, head.hash, int(last), digest)
+        self.append("prune", now, {"pruned_through": last, "anchor": digest.hex()})
         return int(removed)
 
 
 @dataclass(frozen=True)
 class Verification:
-    """The result of :func:`verify`: ``ok``, records checked, and the first problem."""
+    """The result of :func:`verify`: ``ok``, records checked, and the first problem (and the
+    chain it is in)."""
 
     ok: bool
     checked: int
     problem: str = ""
     seq: int | None = None
+    chain: str | None = None
+    chains: int = 0
 
 
-def verify(conn: sqlite3.Connection, key: bytes | None = None) -> Verification:
-    """Walk the chain in ``seq`` order and name the first edited, removed or reordered record."""
-    anchor_seq, prev = _anchor(conn)
-    rows = conn.execute("SELECT seq, record, hash, signed FROM audit ORDER BY seq").fetchall()
+def chains(db: Database) -> list[str]:
+    return [str(r[0]) for r in db.execute("SELECT chain FROM chains ORDER BY chain")]
+
+
+def verify(db: Database, key: bytes | None = None,
+           only: str | None = None) -> Verification:
+    """Walk every chain (or ``only`` that one) in ``seq`` order and name the first edited,
+    removed or reordered record."""
+    names = [only] if only is not None else chains(db)
+    checked = 0
+    for name in names:
+        result = verify_chain(db, name, key)
+        checked += result.checked
+        if not result.ok:
+            return Verification(False, checked, f"{result.problem} (chain {name})",
+                                result.seq, name, len(names))
+    return Verification(True, checked, chains=len(names))
+
+
+def verify_chain(db: Database, chain: str, key: bytes | None = None) -> Verification:
+    head = read_head(db, chain)
+    if head is None:
+        return Verification(False, 0, f"no audit chain {chain!r}", None, chain)
+    prev = head.anchor_hash
+    rows = db.execute("SELECT seq, record, hash, signed FROM audit WHERE chain = ? ORDER BY seq",
+                      (chain,)).fetchall()
     present = {int(r[0]) for r in rows}
-    expected = anchor_seq + 1
+    expected = head.anchor_seq + 1
     claimed_anchor: int | None = None
     seen_signed = False
     checked = 0
 
     def broken(seq: int, text: str) -> Verification:
-        return Verification(False, checked, text, seq)
+        return Verification(False, checked, text, seq, chain)
 
     for seq, text, digest, signed in rows:
         seq = int(seq)
@@ -168,11 +212,10 @@ def verify(conn: sqlite3.Connection, key: bytes | None = None) -> Verification:
         prev = bytes(digest)
         expected = seq + 1
         checked += 1
-    if claimed_anchor is not None and claimed_anchor != anchor_seq:
+    if claimed_anchor is not None and claimed_anchor != head.anchor_seq:
         return broken(claimed_anchor + 1, f"audit record {claimed_anchor + 1} was removed "
                                           f"(retention pruned through {claimed_anchor} only)")
-    head = _meta(conn, "audit_head_seq")
-    if head is not None and int(head) >= expected:
+    if head.seq >= expected:
         return broken(expected, f"audit record {expected} was removed (the chain's head is "
-                                f"record {head})")
-    return Verification(True, checked)
+                                f"record {head.seq})")
+    return Verification(True, checked, chain=chain, chains=1)

@@ -11,46 +11,96 @@ PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_kspec.history.audit import audit_key
-from pytest_kspec.history.store import (
+from pytest_kspec.history.db import HistoryError, is_postgres_url, redact
+from pytest_kspec.history.records import (
     Baseline,
-    HistoryError,
-    HistoryStore,
     ItemResult,
     RunInput,
     Scope,
     new_run_id,
     parse_iso,
 )
+from pytest_kspec.history.store import HistoryStore
 from pytest_kspec.history.trend import RunPoint, Trend
+
+if TYPE_CHECKING:
+    from pytest_kspec.spec import Storage
 
 log = logging.getLogger("pytest_kspec.history.store")
 
 DB_NAME = "history.db"
 
 
-def history_path(explicit: str | Path | None, storage_path: str | None, reports: Path, *,
-                 off: bool = False) -> Path | None:
-    """Where a run's history lives: the flag, else DriftConfig ``storage.path``, else
+@dataclass(frozen=True)
+class Location:
+    """Where a history lives: a SQLite file or a ``postgresql://`` URL, and where the
+    PostgreSQL password comes from (an environment variable or a file; read when opened)."""
+
+    target: Path | str
+    password_env: str | None = None
+    password_file: str | None = None
+
+    def __str__(self) -> str:
+        return redact(self.target) if isinstance(self.target, str) else str(self.target)
+
+    @property
+    def is_postgres(self) -> bool:
+        return is_postgres_url(self.target)
+
+    def password(self) -> str | None:
+        """The password from ``password_env`` / ``password_file``; HistoryError naming the
+        variable or file when it is not there (never showing a value)."""
+        if self.password_env:
+            value = os.environ.get(self.password_env)
+            if not value:
+                raise HistoryError(f"{self}: storage.passwordEnv names {self.password_env}, "
+                                   "which is not set (export it, or mount the Secret as "
+                                   "passwordFile)")
+            return value
+        if self.password_file:
+            try:
+                return Path(self.password_file).read_text(encoding="utf-8").rstrip("\r\n")
+            except OSError as e:
+                raise HistoryError(f"{self}: cannot read storage.passwordFile "
+                                   f"{self.password_file} ({e.strerror or e})") from e
+        return None
+
+    def open(self, *, key: bytes | None = None,
+             clock: Callable[[], float] = time.time) -> HistoryStore:
+        return HistoryStore(self.target, key=key, clock=clock, password=self.password())
+
+
+def history_location(explicit: str | Path | None, storage: Storage, reports: Path, *,
+                     off: bool = False) -> Location | None:
+    """Where a run's history lives: the flag (a path or a ``postgresql://`` URL), else the
+    DriftConfig's ``storage`` (postgres ``url``, or sqlite ``path``), else
     ``<reports>/history.db``; None when history is turned off."""
     if off:
         return None
-    return Path(explicit or storage_path or reports / DB_NAME)
+    if explicit:
+        text = str(explicit)
+        return Location(text if is_postgres_url(text) else Path(text))
+    if storage.type == "postgres" and storage.url:
+        return Location(storage.url, storage.password_env, storage.password_file)
+    return Location(Path(storage.path or reports / DB_NAME))
 
 
 class RunHistory:
-    """History for one run; ``path`` None turns it off (baseline empty, nothing written)."""
+    """History for one run; ``location`` None turns it off (baseline empty, nothing written)."""
 
-    def __init__(self, path: Path | None, *, retention: float, keep_runs: int,
+    def __init__(self, location: Location | None, *, retention: float, keep_runs: int,
                  clock: Callable[[], float] = time.time) -> None:
-        self.path = path
+        self.location = location
         self.retention = retention
         self.keep_runs = keep_runs
         self.clock = clock
@@ -63,15 +113,15 @@ class RunHistory:
 
     @property
     def enabled(self) -> bool:
-        return self.path is not None
+        return self.location is not None
 
     def store(self) -> HistoryStore | None:
         """The open store, or None when history is off or cannot be opened (see ``error``)."""
-        if self.path is None or self.error is not None:
+        if self.location is None or self.error is not None:
             return None
         if self._store is None:
             try:
-                self._store = HistoryStore(self.path, key=audit_key(), clock=self.clock)
+                self._store = self.location.open(key=audit_key(), clock=self.clock)
             except HistoryError as e:
                 self.error = str(e)
                 log.warning("history disabled for this run: %s", e)
@@ -94,13 +144,14 @@ class RunHistory:
         return self.trend
 
     def append(self, run: RunInput) -> bool:
-        """Append the run and prune by retention; False (and ``error``) when it failed."""
+        """Append the run and prune its cluster by retention; False (and ``error``) when it
+        failed."""
         store = self.store()
         if store is None:
             return False
         try:
             store.append(run)
-            result = store.prune(self.retention)
+            result = store.prune(self.retention, cluster=run.scope.cluster)
         except HistoryError as e:
             self.error = str(e)
             log.warning("%s", e)

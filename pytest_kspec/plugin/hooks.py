@@ -47,7 +47,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     from pytest_kspec.cluster import AccessOptions, ClusterAccess, sim_paths
     from pytest_kspec.detect import make_plan
-    from pytest_kspec.history import history_path
+    from pytest_kspec.history import history_location
     from pytest_kspec.remediate import RemediationOptions
     from pytest_kspec.run import Run
     from pytest_kspec.spec import DriftConfig, load_drift_config, load_spec
@@ -71,8 +71,8 @@ def pytest_configure(config: pytest.Config) -> None:
         dry_run=settings.dry_run or settings.plan is not None,
         prune=settings.prune, max_deletions=settings.max_deletions)
     spec_node = _spec_node(config, settings.spec)
-    history = history_path(settings.history, drift_config.storage.path, settings.reports,
-                           off=settings.no_history)
+    history = history_location(settings.history, drift_config.storage, settings.reports,
+                               off=settings.no_history)
     config.stash[RUN_KEY] = Run(spec, plan, access, spec_node=spec_node, reports=settings.reports,
                                 config=drift_config, remediation=remediation, history=history,
                                 plan_path=settings.plan)

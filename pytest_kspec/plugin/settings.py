@@ -48,7 +48,7 @@ class Settings:
     reports: Path
     prune: bool = False
     max_deletions: int | None = None  # None: as the DriftConfig says (default 5)
-    history: Path | None = None  # None: the DriftConfig's storage.path, else <reports>/history.db
+    history: str | None = None  # a path or postgresql:// URL; None: the DriftConfig's storage
     no_history: bool = False
     plan: Path | None = None  # --kspec-plan: write the dry run's writes there for approval
 
@@ -81,8 +81,7 @@ class Settings:
             else Path(reports),
             prune=bool(config.getoption("kspec_prune")),
             max_deletions=config.getoption("kspec_max_deletions"),
-            history=(Path(config.getoption("kspec_history"))
-                     if config.getoption("kspec_history") else None),
+            history=config.getoption("kspec_history") or None,
             no_history=bool(config.getoption("kspec_no_history")),
             plan=Path(config.invocation_params.dir, plan) if plan else None,
         )
@@ -131,9 +130,9 @@ def add_options(parser: pytest.Parser) -> None:
                          "settings; command-line flags override it.")
     group.addoption("--kspec-reports", dest="kspec_reports", metavar="DIR", default=None,
                     help="where drift-report.json, JUnit and HTML reports go (default reports).")
-    group.addoption("--kspec-history", dest="kspec_history", metavar="PATH", default=None,
-                    help="history database (default: the DriftConfig's storage.path, else "
-                         "<reports>/history.db).")
+    group.addoption("--kspec-history", dest="kspec_history", metavar="PATH|URL", default=None,
+                    help="history database: a SQLite file or a postgresql:// URL (default: "
+                         "the DriftConfig's storage, else <reports>/history.db).")
     group.addoption("--kspec-no-history", dest="kspec_no_history", action="store_true",
                     help="neither read nor write the history (no deleted/new-violation "
                          "verdicts, no trend).")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pytest_kspec.spec.alerting import PAGERDUTY_URL, Channel, url_problem
 from pytest_kspec.spec.driftconfig import (
     DriftConfig,
+    Storage,
     load_drift_config,
     parse_duration,
     parse_types,
@@ -21,6 +22,7 @@ __all__ = [
     "Channel",
     "ClusterSpec",
     "DriftConfig",
+    "Storage",
     "Waiver",
     "load_drift_config",
     "load_spec",

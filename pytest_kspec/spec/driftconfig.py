@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pytest_kspec.spec.alerting import Channel, alerts_problems, build_channels
 from pytest_kspec.spec.validation import document_problems, show
@@ -148,12 +149,21 @@ class Alerts:
 
 @dataclass(frozen=True)
 class Storage:
-    """``spec.storage``: history database (``path`` None: ``<reports>/history.db``)."""
+    """``spec.storage``: where the history lives.
+
+    ``sqlite``: a file at ``path`` (None: ``<reports>/history.db``). ``postgres``: the
+    database at ``url`` (no password in it), the password read at run time from the
+    environment variable ``password_env`` or the file ``password_file`` (a mounted Secret);
+    with neither, libpq's own ``PGPASSWORD`` / ``~/.pgpass`` apply.
+    """
 
     type: str = "sqlite"
     path: str | None = None
     retention: int = 30 * _DAY
     keep_runs: int = 20
+    url: str | None = None
+    password_env: str | None = None
+    password_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -219,7 +229,51 @@ def _semantic_problems(spec: dict[str, Any], loc: Locator) -> list[Problem]:
             problems += _duration((*where, key), _dict(channel).get(key), minimum, loc)
     for where, value, minimum in durations:
         problems += _duration(where, value, minimum, loc)
+    problems += _storage_problems(storage, loc)
     problems += alerts_problems(alerts, loc)
+    return problems
+
+
+def _storage_problems(storage: dict[str, Any], loc: Locator) -> list[Problem]:
+    problems: list[Problem] = []
+    kind = storage.get("type", "sqlite")
+    where: FieldPath = ("spec", "storage")
+
+    def problem(field: str, text: str) -> None:
+        path: FieldPath = (*where, field)
+        problems.append(Problem(loc.value(path) if field in storage else loc.key(where),
+                                path, text))
+
+    if kind == "postgres":
+        url = storage.get("url")
+        if "path" in storage:
+            problem("path", "path is for type sqlite (a postgres history lives at url)")
+        if not isinstance(url, str) or not url:
+            if "url" not in storage:
+                problem("url", "type postgres needs a url (e.g. "
+                               "postgresql://kspec@db.example:5432/kspec)")
+        elif urlsplit(url).scheme not in ("postgresql", "postgres"):
+            problem("url", f"{show(url)} is not a PostgreSQL URL (write "
+                           "postgresql://USER@HOST:5432/DATABASE)")
+        else:
+            try:
+                has_password = urlsplit(url).password is not None
+            except ValueError:
+                has_password = False
+            if has_password:
+                problem("url", "the url carries a password: remove it and set passwordEnv "
+                               "(an environment variable) or passwordFile (a mounted Secret)")
+        if "passwordEnv" in storage and "passwordFile" in storage:
+            problem("passwordFile", "give passwordEnv or passwordFile, not both")
+        env = storage.get("passwordEnv")
+        if isinstance(env, str) and env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", env):
+            problem("passwordEnv", f"{show(env)} is not an environment variable name (write "
+                                   "e.g. KSPEC_HISTORY_PASSWORD)")
+    else:
+        for field in ("url", "passwordEnv", "passwordFile"):
+            if field in storage:
+                problem(field, f"{field} is for type postgres (set type: postgres, or "
+                               "remove it)")
     return problems
 
 
@@ -287,5 +341,8 @@ def _build(document: dict[str, Any], path: Path) -> DriftConfig:
             retention=(parse_duration(storage["retention"]) if "retention" in storage
                        else Storage().retention),
             keep_runs=int(storage.get("keepRuns", 20)),
+            url=storage.get("url"),
+            password_env=storage.get("passwordEnv"),
+            password_file=storage.get("passwordFile"),
         ),
     )

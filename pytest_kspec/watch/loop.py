@@ -42,7 +42,7 @@ from pytest_kspec.alerts import (
 from pytest_kspec.cluster import Change, ClusterAccess, KindWatcher
 from pytest_kspec.detect import Outcome, Plan, Target, drift_properties
 from pytest_kspec.errors import KspecError
-from pytest_kspec.history import AlertStateStore, HistoryStore, Scope, audit_key
+from pytest_kspec.history import AlertStateStore, Location, Scope, audit_key
 from pytest_kspec.metrics import Metrics
 from pytest_kspec.remediate import RemediationOptions, remediation_properties
 from pytest_kspec.report import ItemRecord, write_json_atomic, write_junit
@@ -62,7 +62,7 @@ RESTORED = ("applied", "verified")
 class WatchOptions:
     spec_node: str
     reports: Path
-    history: Path | None
+    history: Location | None
     interval: float
     output: Path | None = None
     quiet: bool = False
@@ -387,14 +387,14 @@ class WatchLoop:
 class _LazyAlertStore:
     """The history's alert state, opened on first use by the thread that uses it."""
 
-    def __init__(self, path: Path, scope: Scope) -> None:
+    def __init__(self, path: Location, scope: Scope) -> None:
         self.path = path
         self.scope = scope
         self._store: AlertStateStore | None = None
 
     def _get(self) -> AlertStateStore:
         if self._store is None:
-            self._store = AlertStateStore(HistoryStore(self.path, key=audit_key()), self.scope)
+            self._store = AlertStateStore(self.path.open(key=audit_key()), self.scope)
         return self._store
 
     def load(self, channel: str) -> tuple[dict[str, tuple[str, str, str, float, str]],

@@ -4,22 +4,22 @@ names the record and exits 1; HMAC with KSPEC_AUDIT_KEY."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pytest_kspec.cli import main
-from pytest_kspec.history import KEY_ENV, HistoryStore, ItemResult, RunInput, Scope, audit_key
+from pytest_kspec.history import KEY_ENV, ItemResult, RunInput, Scope, audit_key
+from tests.history.conftest import Backend
 
 T0 = 1_736_899_200
 SCOPE = Scope("shop-prod", "https://10.0.0.1:6443", "uid-a")
 
 
-def build(path: Path, key: bytes | None = None) -> None:
+def build(backend: Backend, key: bytes | None = None) -> None:
     """Five runs: a policy deleted, a pod violating then fixed, remediation attempts."""
-    with HistoryStore(path, key=key) as store:
+    with backend.open(key=key) as store:
         for n in range(5):
             events: list[dict[str, Any]] = []
             if n in (1, 2):
@@ -35,34 +35,32 @@ def build(path: Path, key: bytes | None = None) -> None:
                 "dry_run": False, "error": None, "details": {}})
 
 
-def verify(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    code = main(["drift", "history", "--history", str(path), "--verify"])
+def verify(db: Backend, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(["drift", "history", *db.cli(), "--verify"])
     return code, capsys.readouterr().out
 
 
-def edit(path: Path, sql: str, *args: Any) -> None:
-    conn = sqlite3.connect(path)
-    conn.execute(sql, args)
-    conn.commit()
-    conn.close()
+def edit(db: Backend, *statements: tuple[str, tuple[Any, ...]]) -> None:
+    """What someone with write access to the database could do, in one transaction."""
+    with db.open() as store, store.db.transaction():
+        for sql, args in statements:
+            store.db.execute(sql, args)
 
 
-def records(path: Path) -> list[tuple[int, str]]:
-    conn = sqlite3.connect(path)
-    rows = conn.execute("SELECT seq, record FROM audit ORDER BY seq").fetchall()
-    conn.close()
+def records(db: Backend) -> list[tuple[int, str]]:
+    with db.open() as store:
+        rows = store.db.execute("SELECT seq, record FROM audit ORDER BY seq").fetchall()
     return [(int(s), str(r)) for s, r in rows]
 
 
 @pytest.fixture
-def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def db(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> Backend:
     monkeypatch.delenv(KEY_ENV, raising=False)
-    path = tmp_path / "history.db"
-    build(path)
-    return path
+    build(backend)
+    return backend
 
 
-def test_an_untouched_trail_verifies(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_untouched_trail_verifies(db: Backend, capsys: pytest.CaptureFixture[str]) -> None:
     code, out = verify(db, capsys)
     assert code == 0
     assert out.startswith("audit trail intact:")
@@ -77,51 +75,49 @@ def test_an_untouched_trail_verifies(db: Path, capsys: pytest.CaptureFixture[str
     assert runs[3]["active"] == 0 and len(runs[3]["resolved"]) == 1
 
 
-def test_editing_one_byte_names_the_record(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_editing_one_byte_names_the_record(db: Backend, capsys: pytest.CaptureFixture[str]) -> None:
     seq, text = records(db)[3]
     pos = text.index('"ts":') + 6
     changed = text[:pos] + ("1" if text[pos] != "1" else "2") + text[pos + 1:]
-    edit(db, "UPDATE audit SET record = ? WHERE seq = ?", changed, seq)
+    edit(db, ("UPDATE audit SET record = ? WHERE seq = ?", (changed, seq)))
     code, out = verify(db, capsys)
     assert code == 1
     assert f"audit record {seq} was edited" in out
 
 
-def test_deleting_a_row_names_the_missing_record(db: Path,
+def test_deleting_a_row_names_the_missing_record(db: Backend,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    edit(db, "DELETE FROM audit WHERE seq = 6")
+    edit(db, ("DELETE FROM audit WHERE seq = 6", ()))
     code, out = verify(db, capsys)
     assert code == 1
     assert "audit record 6 was removed" in out
 
 
-def test_deleting_the_newest_row_is_caught_too(db: Path,
+def test_deleting_the_newest_row_is_caught_too(db: Backend,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     last = records(db)[-1][0]
-    edit(db, "DELETE FROM audit WHERE seq = ?", last)
+    edit(db, ("DELETE FROM audit WHERE seq = ?", (last,)))
     code, out = verify(db, capsys)
     assert code == 1
     assert f"audit record {last} was removed" in out
 
 
 def test_swapping_two_rows_names_the_reordered_record(
-        db: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    conn = sqlite3.connect(db)
-    a = conn.execute("SELECT ts, record, hash FROM audit WHERE seq = 4").fetchone()
-    b = conn.execute("SELECT ts, record, hash FROM audit WHERE seq = 5").fetchone()
-    conn.execute("UPDATE audit SET ts = ?, record = ?, hash = ? WHERE seq = 4", b)
-    conn.execute("UPDATE audit SET ts = ?, record = ?, hash = ? WHERE seq = 5", a)
-    conn.commit()
-    conn.close()
+        db: Backend, capsys: pytest.CaptureFixture[str]) -> None:
+    with db.open() as store:
+        a = tuple(store.db.execute("SELECT ts, record, hash FROM audit WHERE seq = 4").fetchone())
+        b = tuple(store.db.execute("SELECT ts, record, hash FROM audit WHERE seq = 5").fetchone())
+    edit(db, ("UPDATE audit SET ts = ?, record = ?, hash = ? WHERE seq = 4", b),
+         ("UPDATE audit SET ts = ?, record = ?, hash = ? WHERE seq = 5", a))
     code, out = verify(db, capsys)
     assert code == 1
     assert "audit record 4 holds record 5's content: records were reordered" in out
 
 
 def test_a_recomputed_plain_chain_cannot_pass_an_hmac_check(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        backend: Backend, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "history.db"
+    path = backend
     build(path, key=b"s3cret")
     monkeypatch.setenv(KEY_ENV, "s3cret")
     assert audit_key() == b"s3cret"
@@ -134,30 +130,33 @@ def test_a_recomputed_plain_chain_cannot_pass_an_hmac_check(
     assert code == 1 and f"set {KEY_ENV}" in out
 
 
-def test_retention_keeps_the_trail_verifiable(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    with HistoryStore(db) as store:
+def test_retention_keeps_the_trail_verifiable(db: Backend,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    with db.open() as store:
         store.prune(60, now=T0 + 4 * 300 + 30)
     assert verify(db, capsys)[0] == 0
     first = records(db)[0][0]
-    conn = sqlite3.connect(db)
-    (digest,) = conn.execute("SELECT hash FROM audit WHERE seq = ?", (first,)).fetchone()
-    conn.close()
+    with db.open() as store:
+        digest = bytes(store.db.one("SELECT hash FROM audit WHERE seq = ?", (first,)))
     # Hide a record past the retention boundary, moving the anchor along: the chain links
     # up, but the chained prune record says where retention really stopped.
-    edit(db, "DELETE FROM audit WHERE seq = ?", first)
-    edit(db, "UPDATE meta SET value = ? WHERE key = 'audit_anchor_seq'", str(first))
-    edit(db, "UPDATE meta SET value = ? WHERE key = 'audit_anchor_hash'", bytes(digest).hex())
+    edit(db, ("DELETE FROM audit WHERE seq = ?", (first,)),
+         ("UPDATE chains SET anchor_seq = ?, anchor_hash = ?", (first, digest)))
     code, out = verify(db, capsys)
     assert code == 1 and f"audit record {first} was removed" in out
 
 
-def test_history_table_and_json(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["drift", "history", "--history", str(db), "--resource", "pod/shop/web-1"]) == 0
+def test_history_table_and_json(db: Backend, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["drift", "history", *db.cli(), "--resource", "pod/shop/web-1"]) == 0
     out = capsys.readouterr().out
     assert "Pod/shop/web-1" in out and "Pod/shop/web-2" not in out
     assert "resolved after 5m2s" in out
-    assert main(["drift", "history", "--history", str(db), "--type", "policies",
+    assert main(["drift", "history", *db.cli(), "--type", "policies",
                  "--format", "json"]) == 0
     assert '"events": []' in capsys.readouterr().out
-    assert main(["drift", "history", "--history", str(db.parent / "nope.db")]) == 2
+
+
+def test_no_history_there_is_one_clear_line(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["drift", "history", "--history", str(tmp_path / "nope.db")]) == 2
     assert "no history there" in capsys.readouterr().err

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pytest_kspec.history import HistoryError, HistoryStore, ItemResult, RunInput, Scope
 from pytest_kspec.history.runlink import archive_reports
-from pytest_kspec.history.store import (
-    SCHEMA_VERSION,
-    HistoryError,
-    HistoryStore,
-    ItemResult,
-    RunInput,
-    Scope,
-)
+from pytest_kspec.history.schema import SCHEMA_VERSION
+from tests.history.conftest import Backend
 
 T0 = 1_736_899_200  # 2025-01-15T00:00:00Z
 DAY = 86_400
@@ -42,8 +37,8 @@ def append(store: HistoryStore, n: int, when: float, run_items: list[ItemResult]
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> HistoryStore:
-    with HistoryStore(tmp_path / "history.db") as s:
+def store(backend: Backend) -> Iterator[HistoryStore]:
+    with backend.open() as s:
         yield s
 
 
@@ -55,7 +50,7 @@ def test_only_changed_outcomes_are_stored_and_every_run_rebuilds(store: HistoryS
     ids.append(append(store, 2, T0 + 600, items(second)))
     third = {k: v for k, v in base.items() if k != "compliance::c9"}
     ids.append(append(store, 3, T0 + 900, items(third)))
-    rows = dict(store.conn.execute(
+    rows = dict(store.db.execute(
         "SELECT r.run_id, COUNT(o.node) FROM runs r LEFT JOIN outcomes o ON o.run = r.id "
         "GROUP BY r.id").fetchall())
     assert rows == {ids[0]: 50, ids[1]: 1, ids[2]: 0, ids[3]: 2}  # c7 back, c9 gone
@@ -74,8 +69,8 @@ def test_drift_is_one_event_with_episodes_not_a_row_per_run(store: HistoryStore)
     assert event.episodes == 3 and event.flapping and event.active
     assert event.first_seen == T0  # the start of the run that first saw it
     assert event.time_to_resolve == 303  # last closed episode: run 3 start to run 4 end
-    assert store.conn.execute("SELECT COUNT(*) FROM events").fetchone() == (1,)
-    assert store.conn.execute("SELECT COUNT(*) FROM episodes").fetchone() == (3,)
+    assert store.db.execute("SELECT COUNT(*) FROM events").fetchone() == (1,)
+    assert store.db.execute("SELECT COUNT(*) FROM episodes").fetchone() == (3,)
 
 
 def test_baseline_is_the_previous_run_of_the_same_scope(store: HistoryStore) -> None:
@@ -105,9 +100,9 @@ def test_an_item_that_errored_keeps_its_drift_open(store: HistoryStore) -> None:
     assert [a.resource for a in store.baseline(SCOPE).active_for(key)] == ["Pod/shop/web"]
 
 
-def test_retention_prunes_old_runs_and_keeps_newer_ones_whole(tmp_path: Path) -> None:
+def test_retention_prunes_old_runs_and_keeps_newer_ones_whole(backend: Backend) -> None:
     now = [float(T0)]
-    with HistoryStore(tmp_path / "history.db", clock=lambda: now[0]) as store:
+    with backend.open(clock=lambda: now[0]) as store:
         key = "compliance::privileged"
         statuses = {f"compliance::c{i}": "passed" for i in range(20)}
         for day in range(40):
@@ -130,38 +125,71 @@ def test_retention_prunes_old_runs_and_keeps_newer_ones_whole(tmp_path: Path) ->
 
 
 def test_vacuum_happens_when_much_of_the_file_is_free(tmp_path: Path) -> None:
+    # SQLite only: PostgreSQL's autovacuum gives space back on its own
     with HistoryStore(tmp_path / "history.db") as store:
         keys = [f"compliance::c{i:04d}" for i in range(2000)]
         drifted = [ItemResult(k, "failed", [{**violation(f"Pod/ns/p{i}"), "message": "x" * 400}])
                    for i, k in enumerate(keys)]
         append(store, 0, T0, drifted)
         append(store, 1, T0 + 300, items(dict.fromkeys(keys, "passed")))
-        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         size = (tmp_path / "history.db").stat().st_size
         result = store.prune(DAY, now=T0 + 10 * DAY)
         assert result.runs == 2 and result.vacuumed
-        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         assert (tmp_path / "history.db").stat().st_size < size / 2
         assert store.prune(DAY, now=T0 + 10 * DAY).vacuumed is False  # nothing left to free
 
 
-def test_a_newer_schema_is_refused_with_a_clear_message(tmp_path: Path) -> None:
-    path = tmp_path / "history.db"
-    HistoryStore(path).close()
-    conn = sqlite3.connect(path)
-    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
-    conn.commit()
-    conn.close()
+def test_a_newer_schema_is_refused_with_a_clear_message(backend: Backend) -> None:
+    with backend.open() as store:
+        store.db.set_schema_version(SCHEMA_VERSION + 1)
     with pytest.raises(HistoryError, match="newer pytest-kspec"):
-        HistoryStore(path)
+        backend.open()
 
 
-def test_migrations_run_once_and_record_the_version(tmp_path: Path) -> None:
+def test_migrations_run_once_and_record_the_version(backend: Backend) -> None:
+    backend.open().close()
+    with backend.open() as again:
+        assert again.db.schema_version() == SCHEMA_VERSION
+        if backend.name == "sqlite":
+            assert again.db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        else:  # the schema's tables, in the test's own schema
+            tables = {r[0] for r in again.db.execute(
+                "SELECT table_name FROM information_schema.tables WHERE "
+                "table_schema = current_schema()")}
+            assert {"runs", "events", "episodes", "audit", "chains", "meta"} <= tables
+
+
+def test_a_schema_1_sqlite_file_migrates_and_its_chain_still_verifies(tmp_path: Path) -> None:
+    """A history written before chains were per cluster keeps its records as the legacy
+    chain; new runs start their cluster's own chain."""
+    from pytest_kspec.history import audit
+    from pytest_kspec.history.schema import MIGRATIONS
+
     path = tmp_path / "history.db"
-    HistoryStore(path).close()
-    with HistoryStore(path) as again:
-        assert again.conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
-        assert again.conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    conn = sqlite3.connect(path, isolation_level=None)
+    for statement in MIGRATIONS[1]:
+        conn.execute(str(statement))
+    conn.execute("PRAGMA user_version = 1")
+    prev = bytes(32)
+    for seq in (1, 2):
+        record = audit.canonical({"seq": seq, "kind": "run", "ts": T0 + seq, "run": f"r{seq}"})
+        prev = audit.chain_hash(prev, record, None)
+        conn.execute("INSERT INTO audit(seq, ts, record, hash, signed) VALUES (?, ?, ?, ?, 0)",
+                     (seq, T0 + seq, record.decode(), prev))
+    conn.execute("INSERT INTO meta(key, value) VALUES ('audit_head_seq', '2')")
+    conn.close()
+    with HistoryStore(path) as store:
+        assert store.db.schema_version() == SCHEMA_VERSION
+        append(store, 0, T0 + 100, items({"compliance::c": "passed"}))
+        result = store.verify()
+        assert result.ok and result.chains == 2 and result.checked == 3, result
+        assert [r[0] for r in store.db.execute("SELECT chain FROM chains ORDER BY chain")] == [
+            "legacy", SCOPE.cluster]
+        store.db.execute("DELETE FROM audit WHERE chain = 'legacy' AND seq = 2")
+        assert "audit record 2 was removed (the chain's head is record 2) (chain legacy)" in \
+            store.verify().problem
 
 
 def test_report_folders_are_kept_for_the_last_n_runs(tmp_path: Path) -> None:
