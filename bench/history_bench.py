@@ -88,9 +88,9 @@ def main() -> None:
                 if n % 288 == 287:  # prune once a "day", as each run would
                     store.prune(30 * 86_400)
                 times.append(time.perf_counter() - begin)
-            store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             size = path.stat().st_size
-            counts = {t: store.conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+            counts = {t: store.db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
                       for t in ("runs", "outcomes", "events", "episodes", "audit",
                                 "remediations")}
             ok = store.verify().ok and store.integrity() == "ok"

@@ -247,7 +247,10 @@ class PostgresDatabase(Database):
         return f"{select} FOR UPDATE"
 
     def schema_version(self) -> int:
-        if self.one("SELECT to_regclass('meta') IS NOT NULL") is not True:
+        # pg_tables, not to_regclass(): a plain query sees a table another process created
+        # while this transaction waited for the migration lock; the catalog cache may not
+        if self.one("SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema() AND "
+                    "tablename = 'meta'") == 0:
             return 0
         value = self.one("SELECT value FROM meta WHERE key = 'schema_version'")
         return int(value) if value is not None else 0

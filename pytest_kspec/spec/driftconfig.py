@@ -247,7 +247,8 @@ def _storage_problems(storage: dict[str, Any], loc: Locator) -> list[Problem]:
     if kind == "postgres":
         url = storage.get("url")
         if "path" in storage:
-            problem("path", "path is for type sqlite (a postgres history lives at url)")
+            problem("path", "path is for type sqlite (remove it: a postgres history lives at "
+                           "url)")
         if not isinstance(url, str) or not url:
             if "url" not in storage:
                 problem("url", "type postgres needs a url (e.g. "
@@ -264,7 +265,7 @@ def _storage_problems(storage: dict[str, Any], loc: Locator) -> list[Problem]:
                 problem("url", "the url carries a password: remove it and set passwordEnv "
                                "(an environment variable) or passwordFile (a mounted Secret)")
         if "passwordEnv" in storage and "passwordFile" in storage:
-            problem("passwordFile", "give passwordEnv or passwordFile, not both")
+            problem("passwordFile", "give passwordEnv or passwordFile, not both (remove one)")
         env = storage.get("passwordEnv")
         if isinstance(env, str) and env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", env):
             problem("passwordEnv", f"{show(env)} is not an environment variable name (write "

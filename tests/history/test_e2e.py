@@ -3,10 +3,17 @@ subprocess with different cluster states; the JSON, JUnit and HTML reports it le
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
+from pathlib import Path
 from typing import Any
 
+import pytest
+import yaml
+
+from pytest_kspec.cli import main
 from tests.e2e.conftest import Cluster, Result, _pod, run_pytest, write_state
+from tests.pgserver import PostgresServer
 
 KUBE_SYSTEM_UID = "5f1c6a2e-0000-4000-8000-00000000c1a5"
 PRIVILEGED = "compliance::workloads.containers.forbidden.privileged"
@@ -139,3 +146,64 @@ def test_html_report_has_the_trend_chart_and_the_drift_extras(cluster: Cluster) 
     assert "validationFailureAction" in html
     assert "cdn" not in html.lower() and "<script src=" not in html
     assert result.returncode == 1
+
+
+def drift_config(path: Path, url: str, **password: str) -> Path:
+    storage = {"type": "postgres", "url": url, **password}
+    path.write_text(yaml.safe_dump({"apiVersion": "kspec.dev/v1", "kind": "DriftConfig",
+                                    "metadata": {"name": "fleet"},
+                                    "spec": {"storage": storage}}))
+    return path
+
+
+def test_a_postgres_history_from_the_driftconfig(
+        cluster: Cluster, postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    monkeypatch.setenv("KSPEC_TEST_PG_PASSWORD", postgres.password)
+    config = drift_config(cluster.spec_path.parent / "drift.yaml", postgres.url(),
+                          passwordEnv="KSPEC_TEST_PG_PASSWORD")
+    cluster.add(kube_system())
+    first = detect(cluster, "state1.yaml", "--kspec-config", str(config))
+    assert "history not updated" not in first.stdout, first.stdout
+    cluster.remove("ClusterPolicy", "require-run-as-non-root")
+    second = detect(cluster, "state2.yaml", "--kspec-config", str(config))
+    assert drift_of(second, type="policy") == {"ClusterPolicy/require-run-as-non-root": "deleted"}
+    assert len(second.report["kspec"]["trend"]["pass_rates"]) == 2  # type: ignore[index]
+    assert not (cluster.spec_path.parent / "reports" / "history.db").exists()
+
+    assert main(["drift", "history", "--config", str(config), "--fleet",
+                 "--format", "json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["clusters"]
+    assert row["cluster"] == f"uid:{KUBE_SYSTEM_UID}" and row["runs"] == 2
+    assert row["open_drift"] == 1 and row["specs"] == ["shop-prod"]
+    assert main(["drift", "history", "--config", str(config), "--verify"]) == 0
+    assert "1 chain(s)" in capsys.readouterr().out
+
+    # the same database through a password file (a mounted Secret)
+    secret = cluster.spec_path.parent / "password"
+    secret.write_text(postgres.password + "\n")
+    by_file = drift_config(cluster.spec_path.parent / "drift-file.yaml",
+                           config_url(config), passwordFile=str(secret))
+    assert main(["drift", "history", "--config", str(by_file), "--cluster", "all"]) == 0
+    assert "require-run-as-non-root" in capsys.readouterr().out
+
+
+def config_url(path: Path) -> str:
+    return str(yaml.safe_load(path.read_text())["spec"]["storage"]["url"])
+
+
+def test_a_wrong_password_leaves_the_run_complete_and_says_so(
+        cluster: Cluster, postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    monkeypatch.setenv("KSPEC_TEST_PG_PASSWORD", "wrong")
+    config = drift_config(cluster.spec_path.parent / "drift.yaml", postgres.base_url,
+                          passwordEnv="KSPEC_TEST_PG_PASSWORD")
+    cluster.add(kube_system())
+    result = detect(cluster, "state.yaml", "--kspec-config", str(config))
+    assert result.report is not None and result.returncode == 0, result.stdout
+    line = next(x for x in result.stdout.splitlines() if "history not updated" in x)
+    assert "password authentication failed" in line and postgres.password not in line
+    monkeypatch.delenv("KSPEC_TEST_PG_PASSWORD")
+    result = detect(cluster, "state.yaml", "--kspec-config", str(config))
+    assert "passwordEnv names KSPEC_TEST_PG_PASSWORD, which is not set" in result.stdout

@@ -141,3 +141,16 @@ def test_parse_types_names_the_bad_value() -> None:
 def test_parse_types_empty() -> None:
     with pytest.raises(ValueError, match="no drift type given"):
         parse_types(" , ")
+
+
+def test_a_postgres_storage_loads_with_where_its_password_comes_from(tmp_path: Path) -> None:
+    path = tmp_path / "drift.yaml"
+    path.write_text(HEADER + "spec:\n  storage:\n    type: postgres\n"
+                    "    url: postgresql://kspec@db.example:5432/kspec\n"
+                    "    passwordFile: /run/secrets/kspec-history/password\n"
+                    "    retention: 14d\n")
+    storage = load_drift_config(path).storage
+    assert storage == Storage(type="postgres", url="postgresql://kspec@db.example:5432/kspec",
+                              password_file="/run/secrets/kspec-history/password",
+                              retention=14 * 86400)
+    assert storage.path is None and storage.password_env is None
