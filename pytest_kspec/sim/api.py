@@ -128,10 +128,10 @@ class Verbs:
             return self.scale(t, req)
         if t.verb == "get":
             entry = self.writer.get_entry(rt, t.namespace, str(t.name))
-            return Response(200, served_raw(rt, entry))
+            return self._maybe_table(t, req, served_raw(rt, entry), single=True)
         if t.verb == "list":
-            return Response(200, self.lister.page(rt, t.namespace, self._matcher(t, req),
-                                                  req.query))
+            return self._maybe_table(t, req, self.lister.page(
+                rt, t.namespace, self._matcher(t, req), req.query), single=False)
         if t.verb == "create":
             return self.create(t, req)
         if t.verb == "update":
@@ -143,6 +143,24 @@ class Verbs:
         if t.verb == "deletecollection":
             return self.delete_collection(t, req)
         raise status.method_not_allowed(t.verb, rt.plural)
+
+    def _maybe_table(self, t: Target, req: Request, body: bytes, *, single: bool) -> Response:
+        """``body`` as a meta.k8s.io Table when the client asks for one (``kubectl get``) and
+        the kind has printer columns (see sim/tables.py), else as it is."""
+        from pytest_kspec.sim import tables
+
+        api = tables.table_version(req.headers.get("accept", ""))
+        if api is None:
+            return Response(200, body)
+        data = json.loads(body)
+        objs = [data] if single else list(data.get("items") or [])
+        crd = self.store.get(("apiextensions.k8s.io", "customresourcedefinitions"), "",
+                             f"{t.rt.plural}.{t.rt.group}") if t.rt.custom else None
+        table = tables.to_table(objs, {} if single else data.get("metadata") or {},
+                                t.rt.group, t.rt.plural, t.rt.version, table_api=api,
+                                include=req.query.get("includeObject", "Metadata"),
+                                crd=crd.obj if crd is not None else None)
+        return Response(200, body) if table is None else json_response(200, table)
 
     def _matcher(self, t: Target, req: Request) -> Any:
         fields = req.query.get("fieldSelector")
