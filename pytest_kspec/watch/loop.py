@@ -272,6 +272,7 @@ class WatchLoop:
         write_junit(run.report, junit, self.properties)
         if self.options.output is not None:
             write_json_atomic(self.options.output, run.report.to_json())
+        run.history.archive(self.options.reports, [path, junit])  # reports/runs/<run-id>/
         run.history.close()
         self._written = digest
         self.stats.writes += 1

@@ -121,6 +121,8 @@ def test_sigterm_and_sigint_exit_0_with_the_history_intact(
     assert w.terminate(signal.SIGTERM) == 0
     assert "watch stopped" in w.text()
     assert runs(cluster) == 2
+    kept = sorted((cluster.spec_path.parent / "reports" / "runs").iterdir())
+    assert len(kept) == 2 and all((k / "drift-report.json").is_file() for k in kept)
     db = sqlite3.connect(cluster.spec_path.parent / "reports" / "history.db")
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     db.close()
