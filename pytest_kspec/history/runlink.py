@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pytest_kspec.history.audit import audit_key
 from pytest_kspec.history.db import HistoryError, is_postgres_url, redact
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("pytest_kspec.history.store")
 
 DB_NAME = "history.db"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -133,15 +134,28 @@ class RunHistory:
         with self._lock:
             if scope not in self._baselines:
                 store = self.store()
-                self._baselines[scope] = store.baseline(scope) if store else Baseline()
+                found = None if store is None else self._read(
+                    store, "read the previous run", lambda: store.baseline(scope))
+                self._baselines[scope] = found or Baseline()
             return self._baselines[scope]
 
     def compute_trend(self, scope: Scope, current: RunPoint) -> Trend | None:
         store = self.store()
         if store is None:
             return None
-        self.trend = store.trend(scope, current)
+        self.trend = self._read(store, "read the trend", lambda: store.trend(scope, current))
         return self.trend
+
+    def _read(self, store: HistoryStore, what: str, read: Callable[[], T]) -> T | None:
+        """``read()``, or None (and ``error``) when the database fails mid-run (a
+        PostgreSQL server gone away): the run goes on without its history."""
+        try:
+            return read()
+        except store.db.errors as e:
+            text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            self.error = f"{store.where}: could not {what} ({text})"
+            log.warning("%s", self.error)
+            return None
 
     def append(self, run: RunInput) -> bool:
         """Append the run and prune its cluster by retention; False (and ``error``) when it

@@ -5,12 +5,13 @@ filters; an unknown cluster is one clear line."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pytest_kspec.cli import main
-from pytest_kspec.history import ItemResult, RunInput, Scope, iso
+from pytest_kspec.history import ItemResult, Location, RunHistory, RunInput, Scope, iso
 from tests.history.conftest import Backend
 
 T0 = 1_736_899_200
@@ -78,3 +79,17 @@ def test_an_unknown_cluster_is_one_clear_line(fleet_db: Backend,
     err = capsys.readouterr().err.strip()
     assert "no cluster 'gamma'" in err and "known: alpha, beta" in err
     assert len(err.splitlines()) == 1
+
+
+
+def test_a_database_failing_mid_run_leaves_the_run_without_history(fleet_db: Backend) -> None:
+    """Reads after the store opened (a server gone away, a dropped table) become the run's
+    history error, never an exception out of detection."""
+    target = fleet_db.target if fleet_db.name == "postgres" else Path(fleet_db.target)
+    history = RunHistory(Location(target), retention=86_400, keep_runs=1)
+    store = history.store()
+    assert store is not None
+    store.db.execute("DROP TABLE episodes")
+    assert history.baseline(BETA).run_id is None  # an empty baseline, not an exception
+    assert history.error is not None and "could not read the previous run" in history.error
+    history.close()
