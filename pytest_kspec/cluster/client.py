@@ -282,6 +282,13 @@ class Cluster:
                 log.info("list of %s expired mid-way; starting again", res.describe())
         raise AssertionError("unreachable")
 
+    def pages(self, api_version: str, kind: str, namespace: str | None = None,
+              *, limit: int = 500) -> Iterator[Objects]:
+        """Every object of ``kind``, one LIST page (up to ``limit`` items) at a time, for
+        readers that keep only what they conclude from each page. A continue token that
+        expires mid-way raises :class:`ApiError` 410: the reader starts again if it can."""
+        return self._pages(self.resource(api_version, kind), namespace, limit, None)
+
     def _pages(self, res: Resource, namespace: str | None, limit: int,
                label_selector: str | None, version: _Slot | None = None
                ) -> Iterator[Objects]:

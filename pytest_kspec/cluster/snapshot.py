@@ -8,6 +8,7 @@ PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 
 from __future__ import annotations
 
+import builtins
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -44,11 +45,19 @@ class Snapshot:
         """Collect the kinds read inside the block (``("", "version")`` for /version): what
         watch mode needs to know which targets an event on a kind affects."""
         reads: set[tuple[str, str]] = set()
-        self._reads = reads
+        outer, self._reads = self._reads, reads
         try:
             yield reads
         finally:
-            self._reads = None
+            self._reads = outer  # a block inside another one counts for both
+            if outer is not None:
+                outer |= reads
+
+    def note_reads(self, kinds: Iterable[tuple[str, str]]) -> None:
+        """Count ``kinds`` as read by the tracked block (a verdict reused from a pass that
+        read them earlier, see :mod:`pytest_kspec.detect.stream`)."""
+        if self._reads is not None:
+            self._reads.update(kinds)
 
     def list(self, api_version: str, kind: str,
              namespace: str | None = None) -> list[dict[str, Any]]:
@@ -81,6 +90,32 @@ class Snapshot:
         if isinstance(cached, ApiError):
             raise cached
         return cached
+
+    def pages(self, api_version: str, kind: str) -> Iterator[builtins.list[dict[str, Any]]]:
+        """``kind`` page by page, for a reader that keeps only its conclusions: the pages
+        are not cached (a kind listed before comes from memory, as one page). A failure is
+        remembered like a failed :meth:`list`. Sources without paging give one page."""
+        key = (api_version, kind)
+        if self._reads is not None:
+            self._reads.add(key)
+        with self._lock:
+            cached = self._lists.get(key)
+        if isinstance(cached, ApiError):
+            raise cached
+        if cached is not None:
+            yield list(cached)
+            return
+        paged = getattr(self._source, "pages", None)
+        try:
+            if paged is None:
+                yield self._source.list(api_version, kind)
+            else:
+                yield from paged(api_version, kind)
+        except ApiError as e:
+            if e.status != 410:  # an expired continue token: the reader may start again
+                with self._lock:
+                    self._lists[key] = e
+            raise
 
     def forget(self, api_version: str, kind: str) -> None:
         """Drop a cached kind (after a write, so the next read sees the cluster again)."""

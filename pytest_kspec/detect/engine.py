@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pytest_kspec.desired import ExpectedPolicy, catalog, expected_policies, kyverno_versions
-from pytest_kspec.detect.compliance import ComplianceOptions, evaluate
+from pytest_kspec.detect.compliance import CheckResult, ComplianceOptions, evaluate
 from pytest_kspec.detect.policydrift import (
     DriftEvent,
     compare_policy,
@@ -24,6 +24,7 @@ from pytest_kspec.detect.policydrift import (
     find_extra,
     render_policy_drift,
 )
+from pytest_kspec.detect.stream import Verdict, run_pass, streamed_kind
 from pytest_kspec.detect.versions import check_version
 from pytest_kspec.detect.waivers import apply_waivers
 from pytest_kspec.errors import ApiError, KspecError, UsageError
@@ -202,6 +203,8 @@ class Detector:
         self.now = now
         self.waivers = tuple(waivers)
         self._kyverno: tuple[int, int] | None
+        self._passed: dict[str, Verdict] = {}  # check id -> verdict of the page-by-page pass
+        self._pass_reads: dict[tuple[str, str], set[tuple[str, str]]] = {}
 
     def evaluate(self, target: Target) -> Outcome:
         outcome = self._judge(target)
@@ -335,7 +338,7 @@ class Detector:
     def _violations(self, target: Target, *, drift: str, name_owner: bool) -> Outcome:
         """One event per resource that breaks the target's compliance rule."""
         assert target.check is not None
-        result = evaluate(target.check, self.snapshot, self.compliance)
+        result = self._check_result(target.check)
         if result.passed:
             return Outcome(target, "passed")
         events = [
@@ -348,6 +351,35 @@ class Detector:
         ]
         return Outcome(target, "failed", events, violation_text(result.summary, events),
                        subjects=list(result.violations))
+
+
+    def _check_result(self, ref: catalog.CheckRef) -> CheckResult:
+        """The check's result. Per-object checks (see :mod:`pytest_kspec.detect.stream`) are
+        judged together, in one page-by-page pass over their kind, the first time any of them
+        is asked for; their verdicts stay for this detector (a changed cluster needs a new
+        one). Other checks read the snapshot's whole lists."""
+        kind = streamed_kind(ref)
+        if kind is None or not hasattr(self.snapshot, "pages") or not hasattr(
+                self.snapshot, "note_reads"):
+            return evaluate(ref, self.snapshot, self.compliance)
+        if ref.id not in self._passed:
+            refs: dict[str, catalog.CheckRef] = {}
+            for target in self.plan.targets:
+                check = target.check
+                if (check is not None and target.type in (COMPLIANCE, RESOURCE)
+                        and check.id not in self._passed and streamed_kind(check) == kind):
+                    refs.setdefault(check.id, check)
+            refs.setdefault(ref.id, ref)
+            with self.snapshot.tracking() as reads:
+                self._passed.update(run_pass(kind, list(refs.values()), self.snapshot,
+                                             self.compliance))
+            self._pass_reads[kind] = set(reads)
+        # Watch mode asks which kinds each target read: all of them read the pass's.
+        self.snapshot.note_reads(self._pass_reads.get(kind, ()))
+        verdict = self._passed[ref.id]
+        if isinstance(verdict, KspecError):
+            raise verdict
+        return verdict
 
 
 def drift_properties(events: Sequence[DriftEvent]) -> list[tuple[str, str]]:

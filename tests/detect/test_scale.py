@@ -7,6 +7,11 @@ the run asked the API server for. Figures of time and memory are in ``bench/scal
 
 from __future__ import annotations
 
+import gc
+import json
+import subprocess
+import sys
+import tracemalloc
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -14,7 +19,8 @@ from typing import Any
 import pytest
 
 from pytest_kspec.cluster import Cluster, Snapshot
-from pytest_kspec.detect import Detector, make_plan
+from pytest_kspec.detect import Detector, evaluate, make_plan
+from pytest_kspec.detect.stream import streamed_kind
 from pytest_kspec.sim import Simulator
 from pytest_kspec.spec import load_spec
 
@@ -97,3 +103,163 @@ def test_requests_do_not_grow_with_the_cluster(runs: dict[int, list[Any]]) -> No
     pages = [sum(1 for r in rs if r.path == "/api/v1/pods") for rs in (small, large)]
     assert pages == [1, -(-1000 // PAGE)]
     assert len(large) - len(small) == pages[1] - pages[0]
+
+
+# -- one pass per kind, page by page ----------------------------------------------------------
+
+STREAM_SPEC = """\
+apiVersion: kspec.dev/v1
+kind: ClusterSpecification
+metadata: {name: paged, version: 1.0.0}
+spec:
+  podSecurity:
+    enforce: baseline
+    exemptions:
+      - {namespace: team-3, level: privileged, reason: node agents}
+  workloads:
+    containers:
+      required:
+        - {key: securityContext.runAsNonRoot, value: true}
+        - {key: resources.limits.memory, exists: true}
+      forbidden:
+        - {key: securityContext.privileged, value: true}
+        - {key: hostNetwork, value: true}
+    images:
+      blockedRegistries: ["docker.io/*"]
+      requireDigests: true
+"""
+
+MANAGED = [{"manager": "kubectl", "operation": "Update", "apiVersion": "v1",
+            "time": "2024-01-01T00:00:00Z", "fieldsType": "FieldsV1",
+            "fieldsV1": {"f:spec": {"f:containers": {}}}}]
+
+
+def _pod(i: int, *, bad: bool) -> dict[str, Any]:
+    ns = "kube-system" if i % 7 == 0 and not bad else f"team-{i % 5}"
+    container: dict[str, Any] = {
+        "name": "app", "image": "docker.io/library/nginx:1" if bad else
+        "registry.example.com/app@sha256:" + "a" * 64,
+        "securityContext": {"runAsNonRoot": not bad, "privileged": bad}}
+    if not bad:
+        container["resources"] = {"limits": {"memory": "64Mi"}}
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": f"p-{i:06d}", "namespace": ns, "managedFields": MANAGED,
+                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                                              "name": f"rs-{i % 5}", "controller": True,
+                                              "uid": f"rs-{i % 5}"}]},
+            "spec": {"hostNetwork": bad and i % 2 == 0, "containers": [container]}}
+
+
+def _cluster(pods: int, bad_every: int) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"team-{n}"}}
+        for n in range(5)]
+    out += [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+             "metadata": {"name": f"rs-{n}", "namespace": f"team-{n}", "uid": f"rs-{n}",
+                          "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment",
+                                               "name": f"web-{n}", "uid": f"d-{n}",
+                                               "controller": True}]},
+             "spec": {"selector": {"matchLabels": {"app": "web"}},
+                      "template": {"metadata": {"labels": {"app": "web"}}, "spec": {
+                          "containers": [{"name": "app", "image": "nginx"}]}}}}
+            for n in range(5)]
+    # Deployments owning the ReplicaSets; web-1's template is privileged, so the pods of
+    # rs-1 that are privileged too fold into it. One ReplicaSet has no owner.
+    out += [{"apiVersion": "apps/v1", "kind": "Deployment",
+             "metadata": {"name": f"web-{n}", "namespace": f"team-{n}", "uid": f"d-{n}"},
+             "spec": {"selector": {"matchLabels": {"app": "web"}},
+                      "template": {"metadata": {"labels": {"app": "web"}}, "spec": {
+                          "containers": [{"name": "app", "image": "nginx",
+                                          "securityContext": {"privileged": n == 1}}]}}}}
+            for n in range(5)]
+    out.append({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                "metadata": {"name": "lonely", "namespace": "team-2"},
+                "spec": {"selector": {"matchLabels": {"app": "lonely"}},
+                         "template": {"metadata": {"labels": {"app": "lonely"}}, "spec": {
+                             "containers": [{"name": "app",
+                                             "image": "docker.io/library/busybox"}]}}}})
+    out += [_pod(i, bad=i % bad_every == 3) for i in range(pods)]
+    return out
+
+
+def _stream_plan(tmp_path: Path) -> Any:
+    path = tmp_path / "paged.yaml"
+    path.write_text(STREAM_SPEC, encoding="utf-8")
+    plan = make_plan(load_spec(path), ("compliance", "resource"))
+    assert sum(1 for t in plan.targets if t.check and streamed_kind(t.check)) >= 6
+    return plan
+
+
+def test_page_by_page_gives_the_whole_list_verdicts(tmp_path: Path) -> None:
+    plan = _stream_plan(tmp_path)
+    with Simulator(_cluster(1234, 17)) as sim:  # three pages of 500
+        cluster = Cluster.connect(sim.kubeconfig_path)
+        try:
+            detector = Detector(plan, Snapshot(cluster))
+            streamed = {t.key: detector.evaluate(t) for t in plan.targets}
+            whole = Snapshot(cluster)
+            for target in plan.targets:
+                assert target.check is not None
+                expected = evaluate(target.check, whole, detector.compliance)
+                got = streamed[target.key]
+                assert got.status == ("passed" if expected.passed else "failed"), target.key
+                assert [e.resource for e in got.events] == [
+                    v.resource for v in expected.violations], target.key
+                assert [e.message for e in got.events if target.type == "compliance"] == [
+                    v.message for v in expected.violations if target.type == "compliance"]
+                assert got.text.splitlines()[:1] == ([expected.summary] if got.failed else [])
+                assert [v.owner for v in got.subjects] == [
+                    v.owner for v in expected.violations]
+        finally:
+            cluster.close()
+    assert sum(1 for o in streamed.values() if o.failed) >= 6
+
+
+def _pass_peak(plan: Any, pods: int, tmp_path: Path) -> tuple[int, int]:
+    """Peak traced memory (bytes) of judging every check of ``plan``, and the number of
+    violations, against a cluster of ``pods`` pods with 10 violators. The simulator runs in
+    its own process (``kspec sim serve``), so only the run's own allocations are traced."""
+    state = tmp_path / f"state-{pods}.json"
+    state.write_text(json.dumps({"apiVersion": "v1", "kind": "List",
+                                 "items": _cluster(pods, pods // 10)}), encoding="utf-8")
+    kubeconfig = tmp_path / f"kubeconfig-{pods}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "pytest_kspec.cli", "sim", "serve", "--no-kyverno",
+         "--state", str(state), "--kubeconfig-out", str(kubeconfig)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert server.stdout is not None
+        for line in server.stdout:
+            if line.startswith("kubeconfig:"):
+                break
+        else:
+            raise AssertionError(f"kspec sim serve did not start (exit {server.wait()})")
+        cluster = Cluster.connect(str(kubeconfig))
+        try:
+            snapshot = Snapshot(cluster)
+            snapshot.server_version()
+            gc.collect()
+            tracemalloc.start()
+            try:
+                detector = Detector(plan, snapshot)
+                outcomes = [detector.evaluate(t) for t in plan.targets]
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+        finally:
+            cluster.close()
+    finally:
+        server.terminate()
+        server.communicate(timeout=60)  # drains and closes the pipe
+    assert all(o.status != "error" for o in outcomes), [o.text for o in outcomes]
+    return peak, sum(len(o.events) for o in outcomes)
+
+
+def test_memory_does_not_grow_with_the_cluster(tmp_path: Path) -> None:
+    plan = _stream_plan(tmp_path)
+    small, small_events = _pass_peak(plan, 2000, tmp_path)
+    large, large_events = _pass_peak(plan, 20000, tmp_path)
+    assert small_events == large_events > 0  # the same violations, ten times the pods
+    # Holding 20,000 pods would take tens of MB more; a page costs the same at any size.
+    assert large - small < 4 * 2**20, (small, large)
+    assert large < 16 * 2**20, large  # a few pages' worth, nowhere near 20,000 pods

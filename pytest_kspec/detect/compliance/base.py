@@ -96,6 +96,8 @@ class CheckResult:
     violations: tuple[Violation, ...]
     evaluated: int
     summary: str
+    noun: str = ""  # what ``evaluated`` counts ("pods"), when the summary is result()'s
+    what: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -187,7 +189,7 @@ def result(ref: CheckRef, violations: Sequence[Violation], evaluated: int, noun:
     else:
         summary = f"all {evaluated} {noun} comply: {what}"
     return CheckResult(ref=ref, violations=tuple(violations), evaluated=evaluated,
-                       summary=summary)
+                       summary=summary, noun=noun, what=what)
 
 
 def display(value: Any) -> str:
@@ -240,6 +242,12 @@ class OwnerResolver:
             self._index(kind, items)
 
     def _lookup(self, kind: str, ns: str | None, name: str, uid: str) -> Obj | None:
+        # A snapshot that offers ``owner_indexes`` (the page-by-page pass) shares one index
+        # per owner kind among all checks and pages instead of one per check.
+        shared: dict[str, dict[tuple[str, str], Obj]] | None = getattr(
+            self.snapshot, "owner_indexes", None)
+        if kind not in self._by_kind and shared is not None and kind in shared:
+            self._by_kind[kind] = shared[kind]
         if kind not in self._by_kind:
             api_version, list_kind = _PARENTS[kind]
             try:
@@ -248,6 +256,8 @@ class OwnerResolver:
                 log.debug("owner lookup: cannot list %s: %s", list_kind, err)
                 items = []
             self._index(kind, items)
+            if shared is not None:
+                shared[kind] = self._by_kind[kind]
         index = self._by_kind[kind]
         return index.get(("uid", uid)) if uid and ("uid", uid) in index else index.get(
             (ns or "", name))
