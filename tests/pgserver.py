@@ -7,6 +7,8 @@ absent): ``$KSPEC_PG_BINDIR``, else ``pg_config --bindir``, else the newest
 root the server runs as the ``postgres`` system user (created by the package) via ``runuser``.
 Each test gets a schema of its own in the one database (``search_path`` set in the URL), so
 tests stay independent at the cost of a ``CREATE SCHEMA``, not of a server or a database.
+A session killed before its teardown leaves its server running: the next session stops and
+removes servers whose owning process (recorded in ``owner``) is gone.
 """
 
 from __future__ import annotations
@@ -59,11 +61,39 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_orphans(bin_dir: Path) -> None:
+    """Stop and remove throwaway servers whose test session died without its teardown."""
+    for root in glob.glob(os.path.join(tempfile.gettempdir(), "kspec-pg-*")):
+        owner = Path(root) / "owner"
+        try:
+            pid = int(owner.read_text())
+        except (OSError, ValueError):
+            continue
+        if _alive(pid):
+            continue
+        as_user = ("runuser", "-u", "postgres", "--") if os.geteuid() == 0 else ()
+        subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", f"{root}/data", "-m",
+                        "immediate", "-w", "stop"], capture_output=True, check=False,
+                       timeout=60)
+        shutil.rmtree(root, ignore_errors=True)
+
+
 class PostgresServer:
     """One server; :meth:`url` hands out a fresh schema per call."""
 
     def __init__(self) -> None:
         self.bin = bindir()
+        reap_orphans(self.bin)
         self.root = Path(tempfile.mkdtemp(prefix="kspec-pg-"))
         self.data = self.root / "data"
         self.port = free_port()
@@ -80,6 +110,7 @@ class PostgresServer:
             os.chown(self.root, owner.pw_uid, owner.pw_gid)
             self._as = ("runuser", "-u", "postgres", "--")
         self.root.chmod(0o700)
+        (self.root / "owner").write_text(str(os.getpid()))
 
     def _run(self, *args: str) -> None:
         result = subprocess.run([*self._as, *args], capture_output=True, text=True, check=False,
