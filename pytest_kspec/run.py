@@ -20,7 +20,7 @@ from pytest_kspec.alerts import (
 )
 from pytest_kspec.cluster import ClusterAccess
 from pytest_kspec.desired import coverage_json, coverage_lines
-from pytest_kspec.detect import Detector, Outcome, Plan, Target
+from pytest_kspec.detect import Detector, Outcome, Plan, Prober, Target
 from pytest_kspec.errors import KspecError
 from pytest_kspec.history import (
     AlertStateStore,
@@ -66,9 +66,11 @@ class Run:
                  remediation: RemediationOptions | None = None,
                  history: Location | None = None, source: str = "pytest",
                  plan_path: Path | None = None, alerter: Deliverer | None = None,
-                 scope: Scope | None = None) -> None:
+                 scope: Scope | None = None, probe: bool = False) -> None:
         self.spec = spec
         self.config = config or DriftConfig.default()
+        # --kspec-probe / --probe / DriftConfig detection.efficacy: dry-run probe pods
+        self.probe = probe or self.config.detection.efficacy
         self.remediation = remediation or RemediationOptions()
         self.recorder: RemediationRecorder = MemoryRecorder()
         self.budget = DeletionBudget(self.remediation.max_deletions)
@@ -131,9 +133,12 @@ class Run:
     def detector(self) -> Detector:
         if self._detector is None:
             snapshot = self.access.snapshot()
+            prober = (Prober(self.access.cluster(), self.spec.body,
+                             self.config.detection.probe_namespace) if self.probe else None)
             self._detector = Detector(self.plan, snapshot,
                                       baseline=self.history.baseline(self.scope()),
-                                      now=self.report.started, waivers=self.config.waivers)
+                                      now=self.report.started, waivers=self.config.waivers,
+                                      prober=prober)
         return self._detector
 
     def evaluate(self, target: Target) -> Outcome:

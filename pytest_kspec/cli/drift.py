@@ -69,6 +69,10 @@ def add_detect_arguments(parser: argparse.ArgumentParser) -> None:
                              "the DriftConfig's storage, else <reports>/history.db)")
     parser.add_argument("--no-history", dest="no_history", action="store_true",
                         help="neither read nor write the history")
+    parser.add_argument("--probe", action="store_true",
+                        help="efficacy probes: dry-run create a pod that breaks each expected "
+                             "Enforce policy; admitted is not-enforcing drift (needs create "
+                             "pods: the kspec-probe ClusterRole)")
     parser.add_argument("--no-auto-remediate", dest="no_auto_remediate", action="store_true",
                         help="do not remediate even when the DriftConfig says remediation.auto")
 
@@ -218,7 +222,8 @@ def _detect_once(plan: Plan, access: ClusterAccess, config: DriftConfig,
     started = time.monotonic()
     run = Run(plan.spec, plan, access, spec_node=spec_node, reports=Path(args.reports),
               config=config, remediation=remediation, history=history, source="cli",
-              plan_path=Path(plan_file) if plan_file else None)
+              plan_path=Path(plan_file) if plan_file else None,
+              probe=getattr(args, "probe", False))
     properties: dict[str, dict[str, str]] = {}
     for target in plan.targets:
         outcome = run.evaluate(target)

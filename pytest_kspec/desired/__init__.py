@@ -15,9 +15,11 @@ from pytest_kspec.desired.expected import (
     is_kspec_managed,
     render_yaml,
 )
+from pytest_kspec.desired.probes import PROBE_LABEL, probe_pod
 from pytest_kspec.desired.quantity import parse_quantity, same_quantity
 
 __all__ = [
+    "PROBE_LABEL",
     "CheckRef",
     "ExpectedPolicy",
     "audit_only",
@@ -31,6 +33,7 @@ __all__ = [
     "is_kspec_managed",
     "kyverno_versions",
     "parse_quantity",
+    "probe_pod",
     "render_yaml",
     "same_quantity",
 ]

@@ -6,6 +6,7 @@ PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 from __future__ import annotations
 
 from pytest_kspec.detect.compliance import Violation, evaluate
+from pytest_kspec.detect.efficacy import NOT_ENFORCING, Prober, ProbeResult
 from pytest_kspec.detect.engine import (
     COMPLIANCE,
     CONFIGURATION,
@@ -32,6 +33,7 @@ __all__ = [
     "COMPLIANCE",
     "CONFIGURATION",
     "EXTRA",
+    "NOT_ENFORCING",
     "POLICY",
     "RESOURCE",
     "TYPES",
@@ -40,6 +42,8 @@ __all__ = [
     "Outcome",
     "Plan",
     "PolicyComparison",
+    "ProbeResult",
+    "Prober",
     "Target",
     "Violation",
     "compare_policy",

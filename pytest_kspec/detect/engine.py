@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_kspec.desired import ExpectedPolicy, catalog, expected_policies, kyverno_versions
 from pytest_kspec.detect.compliance import CheckResult, ComplianceOptions, evaluate
+from pytest_kspec.detect.efficacy import ENFORCES, NOT_ENFORCING, Prober
 from pytest_kspec.detect.policydrift import (
     DriftEvent,
     compare_policy,
@@ -189,13 +190,15 @@ class Detector:
     ``violation`` (persisting) and one that went away is reported ``resolved``. Without a
     previous run violations are plain ``violation`` (nothing to compare with). Every event
     gets ``first_seen``: the start of its current streak of runs, else ``now``. Events that
-    a DriftConfig waiver in force at ``now`` accepts are set aside (:mod:`.waivers`).
+    a DriftConfig waiver in force at ``now`` accepts are set aside (:mod:`.waivers`). With a
+    ``prober``, a policy that matches the spec is also probed (:mod:`.efficacy`): admitted is
+    ``not-enforcing`` drift, no verdict an error.
     """
 
     def __init__(self, plan: Plan, snapshot: Snapshot,
                  compliance: ComplianceOptions | None = None, *,
                  baseline: Baseline | None = None, now: str = "",
-                 waivers: Sequence[Waiver] = ()) -> None:
+                 waivers: Sequence[Waiver] = (), prober: Prober | None = None) -> None:
         self.plan = plan
         self.snapshot = snapshot
         self.compliance = compliance or ComplianceOptions.for_spec(plan.spec.body)
@@ -205,6 +208,7 @@ class Detector:
         self._kyverno: tuple[int, int] | None
         self._passed: dict[str, Verdict] = {}  # check id -> verdict of the page-by-page pass
         self._pass_reads: dict[tuple[str, str], set[tuple[str, str]]] = {}
+        self.prober = prober
 
     def evaluate(self, target: Target) -> Outcome:
         outcome = self._judge(target)
@@ -282,7 +286,7 @@ class Detector:
             manifest = kyverno_versions.for_kyverno(pol.manifest, self._kyverno_version())
             cmp = compare_policy(manifest, live, seen_before=self.baseline.seen(target.key))
         if cmp is None:
-            return Outcome(target, "passed", expected=manifest)
+            return self._probe(target, pol, manifest)
         text = render_policy_drift(pol.name, cmp)
         if live_all is None:
             text += ("\n  (the cluster does not serve kyverno.io/v1 ClusterPolicy: "
@@ -303,6 +307,19 @@ class Detector:
                 log.info("cannot read the Kyverno CRD to learn its version: %s", e)
             self._kyverno = kyverno_versions.installed_version(crd)
         return self._kyverno
+
+    def _probe(self, target: Target, pol: ExpectedPolicy,
+               manifest: dict[str, Any] | None) -> Outcome:
+        """Passed, unless the efficacy probe shows the policy blocks nothing (or cannot tell)."""
+        result = self.prober.probe(pol) if self.prober is not None else None
+        if result is None or result.verdict == ENFORCES:
+            return Outcome(target, "passed", text=result.text() if result else "",
+                           expected=manifest)
+        if result.verdict == NOT_ENFORCING:
+            live = self.snapshot.get(*POLICY_API, pol.name)
+            return Outcome(target, "failed", [result.event(list(target.controls))],
+                           result.text(), subjects=[live], expected=manifest)
+        return Outcome(target, "error", text=result.text())
 
     def _extra(self, target: Target) -> Outcome:
         live = self._live_policies() or []

@@ -75,7 +75,7 @@ def pytest_configure(config: pytest.Config) -> None:
                                off=settings.no_history)
     config.stash[RUN_KEY] = Run(spec, plan, access, spec_node=spec_node, reports=settings.reports,
                                 config=drift_config, remediation=remediation, history=history,
-                                plan_path=settings.plan)
+                                plan_path=settings.plan, probe=settings.probe)
     _collect_spec(config, settings.spec)
     if not hasattr(config, "workerinput") and not config.option.xmlpath:
         config.option.xmlpath = str(settings.reports / "junit.xml")

@@ -51,6 +51,7 @@ class Settings:
     history: str | None = None  # a path or postgresql:// URL; None: the DriftConfig's storage
     no_history: bool = False
     plan: Path | None = None  # --kspec-plan: write the dry run's writes there for approval
+    probe: bool = False  # --kspec-probe: efficacy probes (or DriftConfig detection.efficacy)
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings | None:
@@ -84,6 +85,7 @@ class Settings:
             history=config.getoption("kspec_history") or None,
             no_history=bool(config.getoption("kspec_no_history")),
             plan=Path(config.invocation_params.dir, plan) if plan else None,
+            probe=bool(config.getoption("kspec_probe")),
         )
 
 
@@ -118,6 +120,10 @@ def add_options(parser: pytest.Parser) -> None:
                          "(target, planned resourceVersion, field diff, digest) to FILE, to be "
                          "reviewed (kspec drift plan show FILE) and applied (kspec drift "
                          "remediate --apply FILE --approved-by NAME).")
+    group.addoption("--kspec-probe", dest="kspec_probe", action="store_true",
+                    help="efficacy probes: for each expected Enforce policy, a server-side "
+                         "dry-run create of a pod that breaks it; admitted fails the item as "
+                         "not-enforcing (needs create pods: the kspec-probe ClusterRole).")
     group.addoption("--kspec-prune", dest="kspec_prune", action="store_true",
                     help="when remediating, delete kspec-managed ClusterPolicies the spec no "
                          "longer asks for (default: report them).")

@@ -27,6 +27,7 @@ from pytest_kspec.detect import (
     COMPLIANCE,
     CONFIGURATION,
     EXTRA,
+    NOT_ENFORCING,
     POLICY,
     RESOURCE,
     DriftEvent,
@@ -286,6 +287,11 @@ class Remediator:
                 "reason": f"{event.resource} is required by name only "
                           "(admission.policies.requiredPolicies): kspec has no manifest to "
                           "create it from; install it from its source"})
+        if event.drift == NOT_ENFORCING:
+            return self._block(REPORT, MANUAL, details={
+                "reason": f"{event.resource} matches the spec but blocks nothing: check that "
+                          "Kyverno's admission controller runs, its webhook failurePolicy, and "
+                          "namespace exclusions (kspec does not change those)"})
         expected = getattr(self, "_expected", None) or pol.manifest
         cmp = compare_policy(expected, live)
         if cmp is None:

@@ -178,6 +178,8 @@ class Verbs:
         _field_validation(req.query)
         dry = dry_run(req.query)
         self.decode(t.rt, body, req.query)
+        if t.rt.namespaced and t.namespace:  # NamespaceLifecycle admits before any webhook
+            self.writer.require_namespace(t.namespace)
         self.admit(t.rt, body, t.namespace, operation="CREATE")
         obj = self.writer.create(t.rt, body, t.namespace, manager=manager_of(req), dry_run=dry)
         return json_response(201, obj)

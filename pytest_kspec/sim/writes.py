@@ -284,6 +284,12 @@ class Writer:
         result: dict[str, Any] = obj
         return result
 
+    def require_namespace(self, namespace: str) -> None:
+        """404 for a missing namespace, 403 for one being deleted, as NamespaceLifecycle
+        admission answers before any webhook runs."""
+        with self.store.cond:
+            self._require_namespace(namespace)
+
     def _require_namespace(self, namespace: str) -> None:
         ns = self.store.get(NS_KEY, "", namespace)
         if ns is None:

@@ -89,12 +89,15 @@ def parse_types(value: str | Iterable[str]) -> frozenset[str]:
 
 @dataclass(frozen=True)
 class Detection:
-    """Which drift types are detected (``spec.detection``); all on by default."""
+    """Which drift types are detected (``spec.detection``); all on by default. ``efficacy``
+    probes each expected Enforce policy with a dry-run pod in ``probe_namespace``."""
 
     policies: bool = True
     compliance: bool = True
     configuration: bool = True
     resources: bool = True
+    efficacy: bool = False
+    probe_namespace: str = "default"
 
     @property
     def types(self) -> frozenset[str]:
@@ -313,8 +316,9 @@ def _build(document: dict[str, Any], path: Path) -> DriftConfig:
         name=str(_dict(document.get("metadata")).get("name", defaults.name)),
         path=path,
         detection=Detection(**{k: bool(det[k]) for k in
-                               ("policies", "compliance", "configuration", "resources")
-                               if k in det}),
+                               ("policies", "compliance", "configuration", "resources",
+                                "efficacy") if k in det},
+                            probe_namespace=str(det.get("probeNamespace") or "default")),
         interval=parse_duration(spec["interval"]) if "interval" in spec else defaults.interval,
         remediation=Remediation(
             auto=rem.get("auto", False),

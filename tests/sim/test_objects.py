@@ -278,3 +278,29 @@ def test_status_subresource_for_builtins(api: client.ApiClient) -> None:
     entry = [m for m in v1.read_namespaced_pod("phased", "default").metadata.managed_fields
              if m.subresource == "status"]
     assert entry and entry[0].operation == "Update"
+
+
+def test_a_missing_namespace_is_refused_before_admission_webhooks() -> None:
+    """NamespaceLifecycle answers 404 before Kyverno would judge the pod."""
+    import urllib.error
+    import urllib.request
+
+    policy = {"apiVersion": "kyverno.io/v1", "kind": "ClusterPolicy",
+              "metadata": {"name": "deny-all-pods"},
+              "spec": {"validationFailureAction": "Enforce", "rules": [{
+                  "name": "no-pods", "match": {"any": [{"resources": {"kinds": ["Pod"]}}]},
+                  "validate": {"message": "no pods", "deny": {}}}]}}
+    with Simulator([policy], kyverno=True, tls=False) as sim:
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+               "spec": {"containers": [{"name": "a", "image": "b"}]}}
+        for namespace, code in (("nope", 404), ("default", 400)):
+            req = urllib.request.Request(
+                f"{sim.url}/api/v1/namespaces/{namespace}/pods?dryRun=All",
+                data=json.dumps(pod).encode(), method="POST",
+                headers={"Content-Type": "application/json",
+                         "Authorization": f"Bearer {sim.admin_token}"})
+            with pytest.raises(urllib.error.HTTPError) as err:
+                urllib.request.urlopen(req, timeout=10)
+            body = err.value.read()
+            err.value.close()
+            assert err.value.code == code, body
