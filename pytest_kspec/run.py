@@ -6,6 +6,7 @@ PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,10 +21,22 @@ from pytest_kspec.alerts import (
 )
 from pytest_kspec.cluster import ClusterAccess
 from pytest_kspec.desired import coverage_json, coverage_lines
-from pytest_kspec.detect import Detector, Outcome, Plan, Prober, Target
+from pytest_kspec.detect import (
+    CUSTOM,
+    CustomCheck,
+    CustomViolation,
+    Detector,
+    Outcome,
+    Plan,
+    Prober,
+    Target,
+    judge_custom,
+    with_history,
+)
 from pytest_kspec.errors import KspecError
 from pytest_kspec.history import (
     AlertStateStore,
+    Baseline,
     HistoryRecorder,
     Location,
     RunHistory,
@@ -149,10 +162,21 @@ class Run:
             return Outcome(target, "error", text=str(e))
         return detector.evaluate(target)
 
-    def record(self, outcome: Outcome) -> ItemRecord:
-        """The report record for ``outcome`` (events carry the node id)."""
+    def judge_custom(self, check: CustomCheck, violations: Sequence[CustomViolation], *,
+                     failure: str | None = None, error: str | None = None) -> Outcome:
+        """The verdict on a user's own check (see :mod:`pytest_kspec.detect.custom`), compared
+        with the previous run like a compliance check: new, persisting, resolved."""
+        outcome = judge_custom(check, violations, failure=failure, error=error)
+        if outcome.status == "error":
+            return outcome
+        baseline = self.history.baseline(self.scope()) if self.history.enabled else None
+        return with_history(outcome, baseline or Baseline(), self.report.started)
+
+    def record(self, outcome: Outcome, check: CustomCheck | None = None) -> ItemRecord:
+        """The report record for ``outcome`` (events carry the node id); ``check`` gives a
+        custom check's own node id and place."""
         target = outcome.target
-        node_id = self.node_id(target)
+        node_id = check.node_id if check else self.node_id(target)
         events = []
         for event in [*outcome.events, *outcome.waived, *outcome.resolved]:
             event.node_id = node_id
@@ -160,19 +184,24 @@ class Run:
         message = outcome.text.splitlines()[0] if outcome.text else ""
         return ItemRecord(node_id=node_id, type=target.type, id=target.id,
                           status=outcome.status, severity=target.severity, message=message,
-                          events=events, order=self.order.get(target.key, 0))
+                          events=events, order=(len(self.order) + check.order if check
+                                                else self.order.get(target.key, 0)))
 
     def remediates(self, outcome: Outcome) -> bool:
-        """Whether ``outcome`` is drift this run is asked to remediate."""
+        """Whether ``outcome`` is drift this run is asked to remediate (users' own checks:
+        only when asked explicitly, ``--kspec-remediate`` / ``--kspec-dry-run``)."""
+        if outcome.target.type == CUSTOM:
+            return outcome.failed and self.remediation.explicit
         return outcome.failed and self.remediation.applies_to(outcome.target.type)
 
-    def remediate(self, outcome: Outcome, *, record: bool = True) -> list[dict[str, Any]]:
+    def remediate(self, outcome: Outcome, *, record: bool = True,
+                  node_id: str = "") -> list[dict[str, Any]]:
         """Fix what ``outcome`` found (its events get their ``remediation`` blocks); returns
         the attempts, also handed to ``recorder`` unless ``record`` is False (the plugin
         records them on the xdist controller instead)."""
         if not self.remediates(outcome):
             return []
-        node_id = self.node_id(outcome.target)
+        node_id = node_id or self.node_id(outcome.target)
         try:
             cluster = self.access.cluster()
             snapshot = self.access.snapshot()

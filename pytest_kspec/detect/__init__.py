@@ -6,10 +6,19 @@ PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 from __future__ import annotations
 
 from pytest_kspec.detect.compliance import Violation, evaluate
+from pytest_kspec.detect.custom import (
+    CustomCheck,
+    CustomViolation,
+    Violations,
+    judge_custom,
+    parse_marker,
+    unique_ids,
+)
 from pytest_kspec.detect.efficacy import NOT_ENFORCING, Prober, ProbeResult
 from pytest_kspec.detect.engine import (
     COMPLIANCE,
     CONFIGURATION,
+    CUSTOM,
     EXTRA,
     POLICY,
     RESOURCE,
@@ -20,6 +29,7 @@ from pytest_kspec.detect.engine import (
     Target,
     drift_properties,
     make_plan,
+    with_history,
 )
 from pytest_kspec.detect.policydrift import (
     DriftEvent,
@@ -32,11 +42,14 @@ from pytest_kspec.detect.policydrift import (
 __all__ = [
     "COMPLIANCE",
     "CONFIGURATION",
+    "CUSTOM",
     "EXTRA",
     "NOT_ENFORCING",
     "POLICY",
     "RESOURCE",
     "TYPES",
+    "CustomCheck",
+    "CustomViolation",
     "Detector",
     "DriftEvent",
     "Outcome",
@@ -46,10 +59,15 @@ __all__ = [
     "Prober",
     "Target",
     "Violation",
+    "Violations",
     "compare_policy",
     "drift_properties",
     "evaluate",
+    "judge_custom",
     "make_plan",
     "max_severity",
+    "parse_marker",
     "summarize",
+    "unique_ids",
+    "with_history",
 ]

@@ -42,6 +42,10 @@ COMPLIANCE = "compliance"
 CONFIGURATION = "configuration"
 RESOURCE = "resource"
 TYPES: tuple[str, ...] = (POLICY, COMPLIANCE, CONFIGURATION, RESOURCE)
+CUSTOM = "custom"
+"""Users' own checks (tests beside the spec's items); see :mod:`pytest_kspec.detect.custom`."""
+TRACKED: tuple[str, ...] = (COMPLIANCE, CUSTOM)
+"""Types whose violations are compared with the previous run: new, persisting, resolved."""
 EXTRA = "extra"
 POLICY_API = ("kyverno.io/v1", "ClusterPolicy")
 CRD_API = ("apiextensions.k8s.io/v1", "CustomResourceDefinition")
@@ -76,6 +80,8 @@ class Target:
             return "ClusterPolicy/*" if self.id == EXTRA else f"ClusterPolicy/{self.id}"
         if self.type == CONFIGURATION:
             return "Cluster/kubernetes"
+        if self.type == CUSTOM:
+            return f"Check/{self.id}"
         return self.check.spec_path if self.check else self.id
 
 
@@ -226,26 +232,7 @@ class Detector:
         return dict(((obj or {}).get("metadata") or {}).get("labels") or {})
 
     def _with_history(self, outcome: Outcome) -> Outcome:
-        key = outcome.target.key
-        known = self.baseline.run_id is not None
-        current: set[str] = set()
-        for event in outcome.events:
-            fp = fingerprint(key, event.resource)
-            current.add(fp)
-            active = self.baseline.active.get(fp)
-            event.first_seen = iso(active.first_seen) if active else (self.now or None)
-            if outcome.target.type == COMPLIANCE and known:
-                event.drift = "violation" if active else "new-violation"
-        if outcome.target.type == COMPLIANCE and known:
-            for gone in self.baseline.active_for(key):
-                if gone.fingerprint not in current:
-                    outcome.resolved.append(DriftEvent(
-                        type=COMPLIANCE, severity="info", resource=gone.resource,
-                        drift="resolved", check=outcome.target.id,
-                        message=f"no longer violates {outcome.target.id} (was: "
-                                f"{gone.message})", first_seen=iso(gone.first_seen),
-                        controls=list(outcome.target.controls)))
-        return outcome
+        return with_history(outcome, self.baseline, self.now)
 
     def _judge(self, target: Target) -> Outcome:
         try:
@@ -369,7 +356,6 @@ class Detector:
         return Outcome(target, "failed", events, violation_text(result.summary, events),
                        subjects=list(result.violations))
 
-
     def _check_result(self, ref: catalog.CheckRef) -> CheckResult:
         """The check's result. Per-object checks (see :mod:`pytest_kspec.detect.stream`) are
         judged together, in one page-by-page pass over their kind, the first time any of them
@@ -397,6 +383,32 @@ class Detector:
         if isinstance(verdict, KspecError):
             raise verdict
         return verdict
+
+
+def with_history(outcome: Outcome, baseline: Baseline, now: str = "") -> Outcome:
+    """Give ``outcome``'s events their ``first_seen`` and, for :data:`TRACKED` types with a
+    previous run, ``new-violation`` / ``violation`` and the ``resolved`` events of the
+    violations that went away (see :class:`Detector`)."""
+    key = outcome.target.key
+    tracked = outcome.target.type in TRACKED and baseline.run_id is not None
+    current: set[str] = set()
+    for event in outcome.events:
+        fp = fingerprint(key, event.resource)
+        current.add(fp)
+        active = baseline.active.get(fp)
+        event.first_seen = iso(active.first_seen) if active else (now or None)
+        if tracked:
+            event.drift = "violation" if active else "new-violation"
+    if tracked:
+        for gone in baseline.active_for(key):
+            if gone.fingerprint not in current:
+                outcome.resolved.append(DriftEvent(
+                    type=outcome.target.type, severity="info", resource=gone.resource,
+                    drift="resolved", check=outcome.target.id,
+                    message=f"no longer violates {outcome.target.id} (was: "
+                            f"{gone.message})", first_seen=iso(gone.first_seen),
+                    controls=list(outcome.target.controls)))
+    return outcome
 
 
 def drift_properties(events: Sequence[DriftEvent]) -> list[tuple[str, str]]:

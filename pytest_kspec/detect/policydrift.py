@@ -96,13 +96,14 @@ class DriftEvent:
 
         Policy/configuration/resource events: ``type, severity, resource, drift, expected,
         actual, remediation``; compliance events: ``type, severity, check, drift, resource,
-        message, remediation`` (plus expected/actual when set). Extras follow only when set:
+        message, remediation`` (plus expected/actual when set); ``custom`` events (users' own
+        checks) have the compliance shape. Extras follow only when set:
         ``check``, ``message``, ``node_id``, ``changes``, ``controls``, ``first_seen``, and for
         an event a waiver accepted ``waived: true`` and ``waiver`` (id, reason, owner, expires,
         source).
         """
         out: dict[str, Any]
-        if self.type == "compliance":
+        if self.type in ("compliance", "custom"):
             out = {"type": self.type, "severity": self.severity, "check": self.check,
                    "drift": self.drift, "resource": self.resource, "message": self.message}
             if self.expected is not None or self.actual is not None:

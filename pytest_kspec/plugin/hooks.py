@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_kspec.errors import KspecError, SpecError
+from pytest_kspec.plugin import custom
 from pytest_kspec.plugin.keys import ATTEMPTS_KEY, OUTCOME_KEY, RUN_KEY, get_run
 from pytest_kspec.plugin.settings import Settings, add_options
 
@@ -42,6 +43,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"kspec_{kind}: kspec {kind} drift check")
     for sev in SEVERITIES:
         config.addinivalue_line("markers", f"kspec_severity_{sev}: kspec check of {sev} severity")
+    config.addinivalue_line("markers", custom.MARKER)
     settings = Settings.from_config(config)
     if settings is None:
         return
@@ -174,33 +176,56 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> SpecFile |
     return None
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    custom.collect_checks(config, items)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    yield
+    custom.fail_on_violations(item)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    custom.remediate(item)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report: pytest.TestReport = yield
-    if RUN_KEY not in item.config.stash or OUTCOME_KEY not in item.stash:
+    if RUN_KEY not in item.config.stash:
         return report
     from pytest_kspec.plugin.items import KspecItem
     from pytest_kspec.report import item_extras
 
+    check = attempts = outcome = None
     if not isinstance(item, KspecItem):
+        outcome = custom.judge(item, call, report)
+        check = custom.check_of(item)
+        attempts = custom.attempts(item) if call.when == "teardown" else None
+    elif OUTCOME_KEY in item.stash:
+        remediated = call.when == "teardown" and ATTEMPTS_KEY in item.stash
+        if call.when == "call" or (call.when == "setup" and report.failed) or remediated:
+            outcome = item.stash[OUTCOME_KEY]
+            attempts = item.stash[ATTEMPTS_KEY] if remediated else None
+    if outcome is None:
         return report
-    remediated = call.when == "teardown" and ATTEMPTS_KEY in item.stash
-    if call.when == "call" or (call.when == "setup" and report.failed) or remediated:
-        run = get_run(item.config)
-        record = run.record(item.stash[OUTCOME_KEY])
-        # Plain data on the report: xdist ships it from the workers to the controller.
-        # The teardown record (with each event's remediation) replaces the call's.
-        data = {**record.to_json(), "events": record.events, "order": record.order}
-        report.kspec_record = data  # type: ignore[attr-defined]
-        # pytest-html shows them; without an HTML report there is nothing to build.
-        extras = (item_extras(data, phase=call.when)
-                  if getattr(item.config.option, "htmlpath", None) else [])
-        if extras:
-            report.extras = [*getattr(report, "extras", []), *extras]  # type: ignore[attr-defined]
-        if remediated:
-            report.kspec_attempts = item.stash[ATTEMPTS_KEY]  # type: ignore[attr-defined]
+    record = get_run(item.config).record(outcome, check)
+    # Plain data on the report: xdist ships it from the workers to the controller.
+    # The teardown record (with each event's remediation) replaces the call's.
+    data = {**record.to_json(), "events": record.events, "order": record.order}
+    report.kspec_record = data  # type: ignore[attr-defined]
+    # pytest-html shows them; without an HTML report there is nothing to build.
+    extras = (item_extras(data, phase=call.when)
+              if getattr(item.config.option, "htmlpath", None) else [])
+    if extras:
+        report.extras = [*getattr(report, "extras", []), *extras]  # type: ignore[attr-defined]
+    if attempts is not None:
+        report.kspec_attempts = attempts  # type: ignore[attr-defined]
     return report
 
 
@@ -262,6 +287,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         run.access.close()
         if run.budget.path is not None and not hasattr(config, "workerinput"):
             run.budget.path.unlink(missing_ok=True)
+
+
+kspec_violations = custom.kspec_violations
 
 
 @pytest.fixture(scope="session")

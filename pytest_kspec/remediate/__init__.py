@@ -7,6 +7,7 @@ PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 from __future__ import annotations
 
 from pytest_kspec.remediate.apply import PlanApplier, apply_line
+from pytest_kspec.remediate.custom import FixClient
 from pytest_kspec.remediate.plan import (
     DEFAULT_MAX_AGE,
     PlanBuilder,
@@ -31,6 +32,7 @@ from pytest_kspec.remediate.remediation import (
 __all__ = [
     "DEFAULT_MAX_AGE",
     "DeletionBudget",
+    "FixClient",
     "MemoryRecorder",
     "PlanApplier",
     "PlanBuilder",

@@ -5,7 +5,8 @@ update carries the resourceVersion seen at detection (a concurrent edit gives 40
 never overwritten), deletions carry uid preconditions and are capped per run, dry-run sends
 the very same requests with ``dryRun=All``, and a write only counts as ``verified`` once the
 object, read back from the API server, matches the spec. Compliance and configuration drift
-are never touched (``manual-required``). Every attempt goes to a :class:`RemediationRecorder`.
+are never touched (``manual-required``); users' own checks run the fix they registered, if
+any (:mod:`pytest_kspec.remediate.custom`). Every attempt goes to a :class:`RemediationRecorder`.
 
 PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pytest_kspec.detect import (
     COMPLIANCE,
     CONFIGURATION,
+    CUSTOM,
     EXTRA,
     NOT_ENFORCING,
     POLICY,
@@ -38,6 +40,7 @@ from pytest_kspec.detect import (
     summarize,
 )
 from pytest_kspec.errors import ApiError, KspecError
+from pytest_kspec.remediate.custom import custom_block
 from pytest_kspec.remediate.writes import planned_write
 from pytest_kspec.report import REMEDIATION_STATUSES, remediation_counts, utc_now
 
@@ -65,8 +68,9 @@ log = logging.getLogger("pytest_kspec.remediate.remediation")
 APPLIED, VERIFIED, FAILED = "applied", "verified", "failed"
 DRY_RUN, MANUAL, SKIPPED = "dry-run", "manual-required", "skipped"
 STATUSES: tuple[str, ...] = REMEDIATION_STATUSES  # applied, verified, failed, dry-run, ...
-CREATE, UPDATE, DELETE, REPORT = "create", "update", "delete", "report"
-ACTIONS: tuple[str, ...] = (CREATE, UPDATE, DELETE, REPORT)
+CREATE, UPDATE, DELETE, REPORT, FIX = "create", "update", "delete", "report", "fix"
+ACTIONS: tuple[str, ...] = (CREATE, UPDATE, DELETE, REPORT, FIX)
+"""``fix``: a user's check ran its registered fix (see :mod:`pytest_kspec.remediate.custom`)."""
 
 RBAC_FILE = "manifests/rbac.yaml"
 POLICY_ROLE = "kspec-remediate"
@@ -233,7 +237,7 @@ class Remediator:
             try:
                 block = self._one(target, event, subject)
             except KspecError as e:
-                block = self._block(REPORT if target.type in (COMPLIANCE, CONFIGURATION)
+                block = self._block(REPORT if target.type in (COMPLIANCE, CONFIGURATION, CUSTOM)
                                     else _planned_action(target, event), FAILED, error=str(e))
             write = block.pop("write", None)  # on the attempt (for a plan), not in reports
             event.remediation = block
@@ -255,6 +259,8 @@ class Remediator:
             return self._policy(target, event, subject)
         if target.type == RESOURCE:
             return self._resource(target, event, subject)
+        if target.type == CUSTOM:
+            return custom_block(self, event, subject)
         if target.type == CONFIGURATION:
             return self._block(REPORT, MANUAL, details={
                 "reason": "configuration drift needs a person: bring the cluster to a "

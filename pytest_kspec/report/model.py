@@ -18,7 +18,9 @@ TYPE_SUMMARY_KEYS: Mapping[str, str] = {
     "compliance": "compliance",
     "configuration": "configuration",
     "resource": "resources",
+    "custom": "custom",
 }
+"""Event type -> its ``drift.summary`` key (``custom``: users' own checks, e.g. ``checks/``)."""
 
 
 def utc_now() -> str:
@@ -81,10 +83,13 @@ class RunReport:
         return out
 
     def counts(self) -> dict[str, int]:
+        """Items per status; ``custom`` counts users' own checks among ``total``."""
         counts = {"total": len(self.items), "passed": 0, "failed": 0, "error": 0, "skipped": 0,
-                  "waived": 0}
+                  "waived": 0, "custom": 0}
         for record in self.items:
             counts[record.status] = counts.get(record.status, 0) + 1
+            if record.type == "custom":
+                counts["custom"] += 1
         return counts
 
     def to_json(self) -> dict[str, Any]:
@@ -161,10 +166,11 @@ def pass_rate(counts: Mapping[str, int]) -> float:
 
 
 def summary_line(counts: Mapping[str, int], events: Sequence[Mapping[str, Any]]) -> str:
-    """``kspec: 12 checks, 9 passed, 2 drifted, 1 error; 5 drift events (high)``."""
+    """``kspec: 12 checks (3 custom), 9 passed, 2 drifted, 1 error; 5 drift events (high)``."""
     events = active_drift(events)
     waived = f"{counts['waived']} waived, " if counts.get("waived") else ""
-    return (f"{counts.get('total', 0)} checks, {counts.get('passed', 0)} passed, "
+    custom = f" ({counts['custom']} custom)" if counts.get("custom") else ""
+    return (f"{counts.get('total', 0)} checks{custom}, {counts.get('passed', 0)} passed, "
             f"{counts.get('failed', 0)} drifted, {waived}{counts.get('error', 0)} error(s); "
             f"{len(events)} drift event(s)"
             + (f", highest severity {max_severity(str(e.get('severity')) for e in events)}"
