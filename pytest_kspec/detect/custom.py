@@ -172,8 +172,8 @@ class Violations:
 
 def _summary(check: CustomCheck | None, name: str, count: int) -> str:
     label = check.id if check else name
-    title = f" ({check.title})" if check and check.title and check.title != check.id else ""
-    return f"{count} resource(s) break {label}{title}:"
+    title = f": {check.title}" if check and check.title and check.title != check.id else ""
+    return f"{count} resource(s) break {label}{title}"
 
 
 def merged(violations: Sequence[CustomViolation],

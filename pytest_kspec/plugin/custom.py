@@ -102,6 +102,8 @@ def judge(item: pytest.Item, call: pytest.CallInfo[None],
         outcome = run.judge_custom(check, violations, failure=failure, error=error)
     if outcome.status == "error":
         outcome.text = f"could not evaluate {check.id}: {outcome.text}"
+        if call.excinfo is not None and isinstance(call.excinfo.value, KspecError):
+            report.longrepr = f"{_where(item, call)}{outcome.text}"  # one line, as kspec's own
     if outcome.failed:
         item.user_properties.extend(drift_properties(outcome.events))
     item.stash[CUSTOM_OUTCOME_KEY] = outcome
@@ -157,6 +159,15 @@ def _failure_text(exc: BaseException | None, report: pytest.TestReport) -> str:
         lines = [ln for ln in report.longreprtext.splitlines() if ln.startswith("E ")]
         text = lines[0][1:].strip() if lines else "assertion failed"
     return text
+
+
+def _where(item: pytest.Item, call: pytest.CallInfo[None]) -> str:
+    """``test_checks.py:18: ``, the last line of the test's own file the error passed."""
+    assert call.excinfo is not None
+    for entry in reversed(call.excinfo.traceback):
+        if entry.path == item.path:
+            return f"{item.path.name}:{entry.lineno + 1}: "
+    return ""
 
 
 def _error_text(call: pytest.CallInfo[None], report: pytest.TestReport) -> str:
