@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from pytest_kspec.detect import CUSTOM
 from pytest_kspec.errors import KspecError, UsageError
 from pytest_kspec.history import (
     KEY_ENV,
@@ -53,7 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="only this resource, e.g. clusterpolicy/require-run-as-non-root "
                              "or Pod/shop/web (case-insensitive prefix)")
     parser.add_argument("--type", metavar="TYPE", default=None,
-                        help="only these drift types: policy,compliance,configuration,resource")
+                        help="only these drift types: policy,compliance,configuration,resource,"
+                             "custom (users' own checks)")
     parser.add_argument("--since", metavar="DURATION", default=None,
                         help="only what was seen in the last DURATION (30m, 12h, 7d)")
     parser.add_argument("--format", choices=("table", "json"), default="table",
@@ -84,7 +86,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         except ValueError as e:
             raise UsageError(f"--since: {e}") from None
     try:
-        types = parse_types(args.type) if args.type else None
+        types = _types(args.type) if args.type else None
     except ValueError as e:
         raise UsageError(f"--type: {e}") from None
     cluster = None if args.cluster in (None, "all") else args.cluster
@@ -157,6 +159,14 @@ def _print_rows(header: Sequence[str], rows: Sequence[Sequence[str]], out: TextI
     for row in [header, *rows]:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip(),
               file=out)
+
+
+def _types(text: str) -> frozenset[str]:
+    """``--type`` value: the drift types, plus ``custom`` for users' own checks."""
+    words = {w.strip().lower() for w in text.split(",") if w.strip()}
+    custom = frozenset({CUSTOM}) if CUSTOM in words else frozenset()
+    rest = ",".join(sorted(words - {CUSTOM}))
+    return (parse_types(rest) if rest else frozenset()) | custom
 
 
 def _duration(seconds: float) -> str:

@@ -26,8 +26,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_kspec.errors import KspecError
 
 if TYPE_CHECKING:
-    from pytest_kspec.cluster.client import Cluster
-    from pytest_kspec.cluster.snapshot import Snapshot
+    from pytest_kspec.cluster import Cluster, Snapshot
     from pytest_kspec.detect import DriftEvent
     from pytest_kspec.remediate.remediation import DeletionBudget, Remediator
 
