@@ -29,7 +29,7 @@ def test_clean_cluster_built_from_the_spec_has_no_drift(cluster: Cluster) -> Non
     assert result.report["drift"] == {
         "detected": False, "severity": "none", "types": [],
         "summary": {"total": 0, "policies": 0, "compliance": 0, "configuration": 0,
-                    "resources": 0}}
+                    "resources": 0, "custom": 0}}
     statuses = result.statuses()
     assert set(statuses.values()) == {"passed"}
     assert statuses["policy::disallow-privileged-containers"] == "passed"
