@@ -11,8 +11,10 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 import pytest
+import yaml
 
 from pytest_kspec.sim import Simulator
+from tests.alerts.receivers import http_receiver
 from tests.e2e.conftest import Cluster, Result, run_pytest, write_state
 
 KUBE_SYSTEM = {"apiVersion": "v1", "kind": "Namespace",
@@ -299,3 +301,29 @@ def test_single_replica_deployments_go(kspec_cluster, kspec_violations):
                                      "apps/v1", "Deployment", m["name"],
                                      namespace=m["namespace"], uid=m["uid"]))
 '''
+
+
+def test_custom_drift_is_alerted_and_resolved_like_any_other(suite: Cluster) -> None:
+    """The DriftConfig's webhook hears of custom events: new once, then resolved."""
+    with http_receiver() as receiver:
+        cfg = suite.spec_path.parent / "drift.yaml"
+        cfg.write_text(yaml.safe_dump({
+            "apiVersion": "kspec.dev/v1", "kind": "DriftConfig", "metadata": {"name": "t"},
+            "spec": {"alerts": {"enabled": True, "minInterval": "0s", "channels": [
+                {"name": "ops", "type": "webhook", "url": f"{receiver.url}/hook",
+                 "severity": "low"}]}}}))
+        first = run_checks(suite, "state1.yaml", "--kspec-config", str(cfg), "-n", "2")
+        assert "kspec: alert ops (webhook) sent: 3 new" in first.stdout, first.stdout
+        again = run_checks(suite, "state1.yaml", "--kspec-config", str(cfg))
+        assert "kspec: alert" not in again.stdout  # already told: not sent again
+        for obj in suite.objects:
+            if obj["kind"] == "Deployment" and obj["metadata"]["name"] == "web":
+                obj["spec"]["replicas"] = 2
+        run_checks(suite, "state2.yaml", "--kspec-config", str(cfg))
+    sent, resolved = receiver.bodies()
+    assert {(e["type"], e["resource"], e["severity"], e["status"]) for e in sent["events"]} == {
+        ("custom", "Deployment/shop/web", "high", "new"),
+        ("custom", "Deployment/payments/api", "high", "new"),
+        ("custom", "Check/test_namespaces_name_an_owner", "medium", "new")}
+    assert [(e["resource"], e["status"]) for e in resolved["events"]] == [
+        ("Deployment/shop/web", "resolved")]
