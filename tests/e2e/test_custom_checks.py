@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -181,16 +182,17 @@ def test_custom_checks_in_every_report_and_the_history(suite: Cluster) -> None:
 
 
 def test_an_erroring_custom_check_is_an_error(suite: Cluster) -> None:
-    """A check whose read is forbidden (403) is an error in every report, never a pass."""
+    """A check whose read is forbidden (403) is an error in every report, never a pass: run
+    with kspec's own read-only ClusterRole (manifests/rbac.yaml), which never reads Secrets."""
     (suite.spec_path.parent / "checks" / "test_secrets.py").write_text(ERRORING)
-    reader = [{"apiGroups": ["", "kyverno.io", "apps"], "verbs": ["get", "list"],
-               "resources": ["namespaces", "clusterpolicies", "pods", "deployments"]}]
-    suite.add({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-               "metadata": {"name": "reader"}, "rules": reader})
+    rbac = Path(__file__).resolve().parents[2] / "manifests" / "rbac.yaml"
+    for obj in yaml.safe_load_all(rbac.read_text()):
+        if obj:
+            suite.add(obj)
     suite.add({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-               "metadata": {"name": "reader"},
+               "metadata": {"name": "auditor-detect"},
                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                           "name": "reader"},
+                           "name": "kspec-detect"},
                "subjects": [{"kind": "User", "name": "auditor",
                              "apiGroup": "rbac.authorization.k8s.io"}]})
     with Simulator(objects=suite.objects, kyverno=True, rbac=True, version="1.29.4",
@@ -203,7 +205,9 @@ def test_an_erroring_custom_check_is_an_error(suite: Cluster) -> None:
     assert "could not evaluate test_reads_what_it_may_not:" in record["message"]
     assert "403" in record["message"] and "secrets" in record["message"]
     assert result.report is not None
-    (error,) = result.report["kspec"]["errors"]  # the only error of the run
+    errors = result.report["kspec"]["errors"]
+    assert len(errors) == 1, errors  # the only error of the run
+    (error,) = errors
     assert error["node_id"].endswith("checks/test_secrets.py::test_reads_what_it_may_not")
     assert not [e for e in result.events(type="custom") if e["check"] ==
                 "test_reads_what_it_may_not"]
