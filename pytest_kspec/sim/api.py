@@ -301,9 +301,15 @@ class Verbs:
             raise StatusError(422, "Invalid", f'DeleteOptions.meta.k8s.io "" is invalid: '
                               f'propagationPolicy: Unsupported value: "{policy}": supported '
                               'values: "Foreground", "Background", "Orphan", "nil"', {})
+        grace = req.query.get("gracePeriodSeconds", body.get("gracePeriodSeconds"))
+        try:
+            grace = None if grace in (None, "") else int(grace)
+        except (TypeError, ValueError):
+            raise status.bad_request(f"gracePeriodSeconds: invalid value {grace!r}") from None
         obj, gone = self.writer.delete(t.rt, t.namespace, str(t.name), dry_run=dry,
                                        propagation=policy,
-                                       preconditions=body.get("preconditions"))
+                                       preconditions=body.get("preconditions"),
+                                       grace_period=grace)
         if not gone or t.rt.key in RETURN_DELETED:
             return json_response(200, obj)
         return json_response(200, {"kind": "Status", "apiVersion": "v1", "metadata": {},
@@ -402,7 +408,9 @@ class Verbs:
 def _scale_of(entry: Entry) -> dict[str, Any]:
     obj = entry.obj
     meta = obj["metadata"]
-    selector = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    selector = (obj.get("spec") or {}).get("selector") or {}
+    if "matchLabels" in selector or "matchExpressions" in selector:
+        selector = selector.get("matchLabels") or {}  # a ReplicationController's is a plain map
     return {"kind": "Scale", "apiVersion": "autoscaling/v1",
             "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion",
                                               "creationTimestamp") if k in meta},

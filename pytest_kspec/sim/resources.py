@@ -78,6 +78,8 @@ BUILTINS: tuple[ResourceType, ...] = (
     _r("", "nodes", "node", "Node", False, ("no",), (), ("status",)),
     _r("", "events", "event", "Event", True, ("ev",)),
     _r("", "endpoints", "endpoints", "Endpoints", True, ("ep",)),
+    _r("", "replicationcontrollers", "replicationcontroller", "ReplicationController", True,
+       ("rc",), ("all",), ("status", "scale")),
     _r("apps", "deployments", "deployment", "Deployment", True, ("deploy",), ("all",),
        ("status", "scale")),
     _r("apps", "replicasets", "replicaset", "ReplicaSet", True, ("rs",), ("all",),
@@ -99,6 +101,8 @@ BUILTINS: tuple[ResourceType, ...] = (
        "MutatingWebhookConfiguration", False, (), ("api-extensions",)),
     _r(APIEXT, "customresourcedefinitions", "customresourcedefinition",
        "CustomResourceDefinition", False, ("crd", "crds"), ("api-extensions",), ("status",)),
+    _r("apiregistration.k8s.io", "apiservices", "apiservice", "APIService", False, (),
+       ("api-extensions",), ("status",)),
     ResourceType(AUTHZ, "v1", "selfsubjectaccessreviews", "selfsubjectaccessreview",
                  "SelfSubjectAccessReview", False, verbs=("create",), stored=False),
 )

@@ -168,6 +168,8 @@ def serve(sim: Served, h: _Handler) -> None:
         req.user = sim._auth.user(headers.get("authorization"))
         record.user = req.user.name
         resp = dispatch(sim, req, record)
+        if resp.stream is None and method != "GET":
+            sim._controllers.drain()  # what the write set in motion, before the client hears
     except StatusError as e:
         resp = Response(e.code, dumps(e.body()), headers=e.headers)
     except Exception as e:  # a bug in the simulator must still answer like a server

@@ -24,6 +24,7 @@ from pytest_kspec.errors import SimulatorError
 from pytest_kspec.sim.admission.webhook import KyvernoWebhook
 from pytest_kspec.sim.api import Verbs
 from pytest_kspec.sim.auth import Authenticator
+from pytest_kspec.sim.controllers import Clock, Manager, install, make_node
 from pytest_kspec.sim.faults import Faults, Hook, Hooks
 from pytest_kspec.sim.kyverno_crds import clusterpolicy_crd
 from pytest_kspec.sim.loader import dump_objects, load_objects
@@ -58,8 +59,13 @@ class Simulator:
     ClusterPolicies refuse them with Kyverno's message, see :mod:`pytest_kspec.sim.admission`)
     unless ``admission=False`` or ``admission_enabled`` is set false. It serves HTTPS with a
     bundled self-signed certificate (``ca_path``; kubectl only sends tokens over TLS);
-    ``tls=False`` serves HTTP. ``watch_window`` is how many events watches can resume from
-    before a 410 Expired. ``faults``, ``on_request``, ``requests`` and ``writes()``
+    ``tls=False`` serves HTTP. Controllers run on what API writes change (a fake kubelet per
+    Node runs pods, workload controllers make pods, the garbage collector honours
+    ownerReferences); loaded state and direct writes are kept as they are. ``nodes`` adds
+    that many Ready Nodes when the state has fewer; ``kubelet_delay`` is the seconds between
+    a pod's phases (0: at once); ``clock`` is the time controllers see (``advance()`` moves
+    it), ``settle()`` waits for them. ``watch_window`` is how many events watches can resume
+    from before a 410 Expired. ``faults``, ``on_request``, ``requests`` and ``writes()``
     serve reliability tests; ``create/get/update/delete/list`` write the store directly
     (as manager ``kspec-sim``, with resourceVersions and watch events like API writes).
     """
@@ -68,7 +74,8 @@ class Simulator:
                  version: str = "1.29.4", port: int = 0, kyverno: bool | str = False,
                  rbac: bool = False,
                  users: Mapping[str, tuple[str, Sequence[str]]] | None = None,
-                 watch_window: int = 1000, tls: bool = True, admission: bool = True) -> None:
+                 watch_window: int = 1000, tls: bool = True, admission: bool = True,
+                 nodes: int = 0, kubelet_delay: float = 0.0) -> None:
         self.version = version
         self.tls = tls
         self.rbac = rbac
@@ -81,6 +88,8 @@ class Simulator:
         self._registry = Registry()
         self._writer = Writer(self._store, self._registry)
         self._webhook = KyvernoWebhook(self._store, self._registry, enabled=admission)
+        self._controllers = Manager(self._store, self._writer, self._registry)
+        install(self._controllers, version=version, kubelet_delay=kubelet_delay)
         self._verbs = Verbs(self._store, self._writer, lambda: self.rbac, self._webhook)
         self._auth = Authenticator(users)
         self._stopping = threading.Event()
@@ -97,6 +106,13 @@ class Simulator:
         key_path = Path(self._tmp) / "tls.key"
         key_path.write_text(str(tls_data["key"]), encoding="utf-8")
         self._tls_files = (self.ca_path, str(key_path))
+        with self._controllers.muted():
+            self._preload(kyverno)
+        if objects is not None:
+            self._load_all(list(objects))
+        self.ensure_nodes(nodes)
+
+    def _preload(self, kyverno: bool) -> None:
         for ns in DEFAULT_NAMESPACES:
             meta: dict[str, Any] = {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}}
             if ns == "kube-system":
@@ -110,8 +126,6 @@ class Simulator:
                     crd = clusterpolicy_crd(crd, kyverno)
                 if crd:
                     self._load_one(crd, preload=True)
-        if objects is not None:
-            self._load_all(list(objects))
 
     # --- lifecycle ---------------------------------------------------------------------------
     def start(self) -> Simulator:
@@ -129,6 +143,7 @@ class Simulator:
                                         kwargs={"poll_interval": 0.05},
                                         name=f"kspec-sim-{self._port}", daemon=True)
         self._thread.start()
+        self._controllers.start()
         self._write_kubeconfig(self._auth.admin_token, self.kubeconfig_path)
         return self
 
@@ -137,6 +152,7 @@ class Simulator:
         if server is None:
             return
         self._stopping.set()
+        self._controllers.stop()
         with self._store.cond:
             self._store.cond.notify_all()
         server.shutdown()
@@ -220,7 +236,20 @@ class Simulator:
     def _load_all(self, objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
         ordered = sorted(objects, key=lambda o: _FIRST.get(
             (str(o.get("apiVersion")), str(o.get("kind"))), 2))
-        return [self._load_one(o) for o in ordered]
+        with self._controllers.muted():
+            return [self._load_one(o) for o in ordered]
+
+    def ensure_nodes(self, count: int) -> builtins.list[str]:
+        """Add Ready Nodes (``kspec-sim-node-N``) until at least ``count`` exist; their names."""
+        existing = {e.name for e in self._store.entries(("", "nodes"))}
+        index = 0
+        while len(existing) < count:
+            index += 1
+            name = f"kspec-sim-node-{index}"
+            if name not in existing:
+                self.create(make_node(name, self.version, self.clock.stamp()))
+                existing.add(name)
+        return [e.name for e in self._store.entries(("", "nodes"))]
 
     def _load_one(self, obj: dict[str, Any], *, preload: bool = False) -> dict[str, Any]:
         """Store one object as loaded state. What the simulator preloads itself (the default
@@ -277,7 +306,8 @@ class Simulator:
     def create(self, obj: dict[str, Any]) -> dict[str, Any]:
         rt = self._type(obj)
         ns = (obj.get("metadata") or {}).get("namespace") if rt.namespaced else None
-        return self._writer.create(rt, obj, ns, manager=MANAGER)
+        with self._controllers.muted():
+            return self._writer.create(rt, obj, ns, manager=MANAGER)
 
     def get(self, api_version: str, kind: str, name: str,
             namespace: str | None = None) -> dict[str, Any] | None:
@@ -289,19 +319,43 @@ class Simulator:
         rt = self._type(obj)
         meta = obj.get("metadata") or {}
         ns = (meta.get("namespace") or "default") if rt.namespaced else None
-        return self._writer.update(rt, obj, ns, str(meta.get("name")), manager=MANAGER)
+        with self._controllers.muted():
+            return self._writer.update(rt, obj, ns, str(meta.get("name")), manager=MANAGER)
 
     def delete(self, api_version: str, kind: str, name: str,
                namespace: str | None = None) -> dict[str, Any]:
         rt = self._type_of(api_version, kind)
         ns = (namespace or "default") if rt.namespaced else None
-        obj, _gone = self._writer.delete(rt, ns, name)
+        with self._controllers.muted():
+            obj, _gone = self._writer.delete(rt, ns, name)
         return obj
 
     def list(self, api_version: str, kind: str,
              namespace: str | None = None) -> list[dict[str, Any]]:
         rt = self._type_of(api_version, kind)
         return [e.copy() for e in self._store.entries(rt.key, namespace)]
+
+    # --- controllers -------------------------------------------------------------------------
+    @property
+    def clock(self) -> Clock:
+        """The time controllers see (CronJob schedules, status timestamps)."""
+        return self._controllers.clock
+
+    def advance(self, seconds: float) -> None:
+        """Move the cluster's clock forward and run what falls due (CronJobs, ...)."""
+        self._controllers.clock.advance(seconds)
+        self._controllers.tick()
+        self._controllers.drain()
+
+    def settle(self, timeout: float = 10.0) -> bool:
+        """Wait until the controllers have nothing left to do soon; False on timeout."""
+        return self._controllers.settle(timeout)
+
+    def reconcile(self) -> None:
+        """Run every controller over every object now, loaded state included (a state
+        file's Deployment then gets its ReplicaSet and pods)."""
+        self._controllers.reconcile_all()
+        self._controllers.drain()
 
     @property
     def resource_version(self) -> int:

@@ -55,7 +55,8 @@ def _details(group: str, plural: str, name: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     if name:
         out["name"] = name
-    out["group"] = group
+    if group:  # the core group is left out, as the server's omitempty does
+        out["group"] = group
     out["kind"] = plural
     return out
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import bisect
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,6 +79,8 @@ class Store:
         self._first_kept_rv = 0  # events with rv >= this are still in history
         # owner uid -> objects naming it in ownerReferences (for cascading deletion)
         self._dependents: dict[str, set[tuple[Key, str, str]]] = {}
+        # called with every event, lock held (the controller manager queues work from them)
+        self.listeners: list[Callable[[Event], None]] = []
 
     # --- reads -------------------------------------------------------------------------------
     def get(self, key: Key, namespace: str, name: str) -> Entry | None:
@@ -158,6 +161,8 @@ class Store:
     def _record(self, event: Event) -> None:
         self._events.append(event)
         self._event_rvs.append(event.rv)
+        for listener in self.listeners:
+            listener(event)
         if len(self._events) > self.window * 2:
             cut = len(self._events) - self.window
             del self._events[:cut]

@@ -8,9 +8,10 @@ from __future__ import annotations
 import random
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
-from pytest_kspec.sim import crds, status
+from pytest_kspec.sim import crds, defaults, status
 from pytest_kspec.sim.resources import Registry, ResourceType
 from pytest_kspec.sim.status import StatusError
 from pytest_kspec.sim.store import Entry, Store
@@ -21,6 +22,9 @@ _SERVER_META = ("uid", "resourceVersion", "generation", "creationTimestamp",
                 "deletionTimestamp", "deletionGracePeriodSeconds", "managedFields")
 CRD_KEY = ("apiextensions.k8s.io", "customresourcedefinitions")
 NS_KEY = ("", "namespaces")
+# /status writes of these keep the annotations sent (the deployment controller records
+# deployment.kubernetes.io/revision that way, without bumping generation)
+STATUS_KEEPS_ANNOTATIONS = {("apps", "deployments")}
 
 
 def now() -> str:
@@ -62,6 +66,11 @@ class Writer:
     def __init__(self, store: Store, registry: Registry) -> None:
         self.store = store
         self.registry = registry
+        # defer(rt, live, propagation, grace) -> the object marked for deletion to store instead
+        # of removing it (graceful pod deletion, Terminating namespaces, foreground deletion),
+        # or None to remove it now; set by the controller manager
+        self.defer: Callable[[ResourceType, dict[str, Any], str | None, int | None],
+                             dict[str, Any] | None] | None = None
 
     # --- create ------------------------------------------------------------------------------
     def create(self, rt: ResourceType, obj: dict[str, Any], namespace: str | None, *,
@@ -103,6 +112,8 @@ class Writer:
                 [], None, obj, manager=manager, operation="Update", rt=rt, subresource=None,
                 when=when)
             meta.update(kept)
+            if not keep_meta:
+                defaults.on_create(rt.key, obj, self.store)
             if rt.key == CRD_KEY:
                 crds.with_status(obj, when)
             if rt.key == NS_KEY:
@@ -147,9 +158,17 @@ class Writer:
         """Store ``new`` as the next version of ``live`` (caller holds the store lock)."""
         old = live.obj
         if subresource == "status":
+            sent = new
             new = dict(old, status=new.get("status")) if "status" in new else dict(old)
             if new.get("status") is None:
                 new.pop("status", None)
+            if rt.key in STATUS_KEEPS_ANNOTATIONS:  # the revision annotation rides on /status
+                new["metadata"] = dict(old["metadata"])
+                annotations = (sent.get("metadata") or {}).get("annotations")
+                if annotations:
+                    new["metadata"]["annotations"] = annotations
+                else:
+                    new["metadata"].pop("annotations", None)
         elif "status" in rt.subresources:
             new = {k: v for k, v in new.items() if k != "status"}
             if "status" in old:
@@ -202,7 +221,8 @@ class Writer:
     # --- delete ------------------------------------------------------------------------------
     def delete(self, rt: ResourceType, namespace: str | None, name: str, *,
                dry_run: bool = False, propagation: str | None = None,
-               preconditions: dict[str, Any] | None = None) -> tuple[dict[str, Any], bool]:
+               preconditions: dict[str, Any] | None = None,
+               grace_period: int | None = None) -> tuple[dict[str, Any], bool]:
         """Delete (or mark for deletion); returns (object, gone)."""
         with self.store.cond:
             live = self.get_entry(rt, namespace, name)
@@ -225,10 +245,23 @@ class Writer:
                     if not dry_run:
                         self.store.put(rt.key, obj, "MODIFIED")
                 return obj, False
+            marked = None if dry_run or self.defer is None else self.defer(
+                rt, live.copy(), propagation, grace_period)
+            if marked is not None:
+                if marked != live.obj:
+                    self.store.put(rt.key, marked, "MODIFIED")
+                return marked, False
             if dry_run:
                 return live.copy(), True
             gone = self._remove(rt, live, propagation or "Background")
             return gone, True
+
+    def remove_now(self, rt: ResourceType, namespace: str | None, name: str) -> None:
+        """Remove an object marked for deletion once what held it back is done."""
+        with self.store.cond:
+            live = self.store.get(rt.key, namespace or "", name)
+            if live is not None:
+                self._remove(rt, live, "Background")
 
     def _remove(self, rt: ResourceType, live: Entry, propagation: str) -> dict[str, Any]:
         entry = self.store.remove(rt.key, live.namespace, live.name)
@@ -241,13 +274,23 @@ class Writer:
         elif rt.key == CRD_KEY:
             for rtype in self.registry.remove_custom(live.name)[:1]:
                 self.store.drop_resource(rtype.key)
-        if propagation != "Orphan":
-            uid = str(live.obj["metadata"].get("uid") or "")
-            for key, ns, name in self.store.dependents(uid) if uid else []:
-                dep = self.store.get(key, ns, name)
-                dep_rt = self._type_for(dep.obj) if dep is not None else None
-                if dep is not None and dep_rt is not None:
-                    self._remove(dep_rt, dep, propagation)
+        uid = str(live.obj["metadata"].get("uid") or "")
+        for key, ns, name in self.store.dependents(uid) if uid else []:
+            dep = self.store.get(key, ns, name)
+            dep_rt = self._type_for(dep.obj) if dep is not None else None
+            if dep is None or dep_rt is None:
+                continue
+            if propagation != "Orphan":
+                self._remove(dep_rt, dep, propagation)
+                continue
+            orphan = dep.copy()  # the garbage collector drops the reference to the owner
+            refs = [r for r in orphan["metadata"].get("ownerReferences") or []
+                    if not (isinstance(r, dict) and r.get("uid") == uid)]
+            if refs:
+                orphan["metadata"]["ownerReferences"] = refs
+            else:
+                orphan["metadata"].pop("ownerReferences", None)
+            self.store.put(key, orphan, "MODIFIED")
         return obj
 
     def _type_for(self, obj: dict[str, Any]) -> ResourceType | None:
