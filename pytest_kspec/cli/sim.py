@@ -32,6 +32,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "Pods and controllers (default on)")
     parser.add_argument("--rbac", action="store_true",
                         help="authorize non-admin tokens from the stored RBAC objects")
+    parser.add_argument("--nodes", type=_count, default=1, metavar="N",
+                        help="Ready nodes to add when the state has fewer (default 1); "
+                             "a fake kubelet on each runs the pods scheduled there")
+    parser.add_argument("--kubelet-delay", dest="kubelet_delay", type=_seconds, default=1.0,
+                        metavar="SECONDS",
+                        help="seconds between a pod's phases, so `kubectl get pods -w` shows "
+                             "them (default 1; 0 = at once)")
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a number of nodes (0 or more), got {text!r}")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"expected seconds between 0 and 3600, got {text!r}")
+    return value
 
 
 def run(args: argparse.Namespace, *, ready: threading.Event | None = None,
@@ -39,9 +62,11 @@ def run(args: argparse.Namespace, *, ready: threading.Event | None = None,
     """Serve until SIGINT/SIGTERM (or ``stop`` is set); 0 on a clean stop, 2 on bad input."""
     try:
         sim = Simulator(version=args.k8s_version, port=args.port, kyverno=args.kyverno,
-                        rbac=args.rbac, admission=args.admission)
+                        rbac=args.rbac, admission=args.admission,
+                        kubelet_delay=args.kubelet_delay)
         for path in args.state:
             sim.load(path)
+        sim.ensure_nodes(args.nodes)
         sim.start()
     except KspecError as e:
         print(f"kspec sim serve: {e}", file=sys.stderr)

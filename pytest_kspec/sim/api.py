@@ -301,11 +301,11 @@ class Verbs:
             raise StatusError(422, "Invalid", f'DeleteOptions.meta.k8s.io "" is invalid: '
                               f'propagationPolicy: Unsupported value: "{policy}": supported '
                               'values: "Foreground", "Background", "Orphan", "nil"', {})
-        grace = req.query.get("gracePeriodSeconds", body.get("gracePeriodSeconds"))
+        sent = req.query.get("gracePeriodSeconds", body.get("gracePeriodSeconds"))
         try:
-            grace = None if grace in (None, "") else int(grace)
+            grace = None if sent in (None, "") else int(sent)
         except (TypeError, ValueError):
-            raise status.bad_request(f"gracePeriodSeconds: invalid value {grace!r}") from None
+            raise status.bad_request(f"gracePeriodSeconds: invalid value {sent!r}") from None
         obj, gone = self.writer.delete(t.rt, t.namespace, str(t.name), dry_run=dry,
                                        propagation=policy,
                                        preconditions=body.get("preconditions"),

@@ -1,8 +1,11 @@
-"""Fields the API server fills in on create: a Service's clusterIP, ports and status, and a
-Pod's Pending status. Loaded state keeps what it says (defaults apply to new objects only)."""
+"""Fields the API server fills in on create: a Service's clusterIP, ports and status, a Pod's
+Pending status, and the workload controllers' spec defaults (replicas, update strategies,
+history limits) that ``kubectl rollout`` reads. Loaded state keeps what it says (defaults
+apply to new objects only)."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import ipaddress
 from typing import Any
@@ -14,11 +17,48 @@ NODE_PORTS = range(30000, 32768)
 SERVICES = ("", "services")
 
 
+ROLLING = {"type": "RollingUpdate"}
+WORKLOAD_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
+    ("apps", "deployments"): {
+        "replicas": 1, "revisionHistoryLimit": 10, "progressDeadlineSeconds": 600,
+        "strategy": {"type": "RollingUpdate",
+                     "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}},
+    ("apps", "replicasets"): {"replicas": 1},
+    ("", "replicationcontrollers"): {"replicas": 1},
+    ("apps", "statefulsets"): {
+        "replicas": 1, "revisionHistoryLimit": 10, "podManagementPolicy": "OrderedReady",
+        "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}},
+        "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain",
+                                                 "whenScaled": "Retain"}},
+    ("apps", "daemonsets"): {
+        "revisionHistoryLimit": 10,
+        "updateStrategy": {"type": "RollingUpdate",
+                           "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}},
+    ("batch", "jobs"): {"parallelism": 1, "completions": 1, "backoffLimit": 6,
+                        "completionMode": "NonIndexed", "suspend": False,
+                        "podReplacementPolicy": "TerminatingOrFailed"},
+    ("batch", "cronjobs"): {"concurrencyPolicy": "Allow", "suspend": False,
+                            "successfulJobsHistoryLimit": 3, "failedJobsHistoryLimit": 1},
+}
+
+
 def on_create(key: tuple[str, str], obj: dict[str, Any], store: Store) -> None:
     if key == ("", "pods"):
         pod_defaults(obj)
     elif key == SERVICES:
         _service(obj, store)
+    elif key in WORKLOAD_DEFAULTS and isinstance(obj.get("spec"), dict):
+        _fill(obj["spec"], WORKLOAD_DEFAULTS[key])
+
+
+def _fill(target: dict[str, Any], defaults: dict[str, Any]) -> None:
+    """Set what ``target`` lacks; a strategy of another type keeps its own shape."""
+    for k, v in defaults.items():
+        if k not in target or target[k] is None:
+            target[k] = copy.deepcopy(v)
+        elif isinstance(v, dict) and isinstance(target[k], dict) and (
+                target[k].get("type", v.get("type")) == v.get("type")):
+            _fill(target[k], v)
 
 
 def qos_class(spec: dict[str, Any]) -> str:

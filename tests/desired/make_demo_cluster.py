@@ -20,6 +20,8 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
 from pytest_kspec.desired.expected import generate_policies_for, render_yaml  # noqa: E402
+from pytest_kspec.sim.controllers.kubelet import image_id  # noqa: E402
+from pytest_kspec.sim.controllers.nodes import node_status  # noqa: E402
 
 SPEC = ROOT / "examples" / "moderate.yaml"
 OUT = ROOT / "examples" / "demo-cluster.yaml"
@@ -28,6 +30,7 @@ BOOT = "2024-09-02T08:00:00Z"  # cluster created
 POLICIES_AT = "2024-10-01T14:20:00Z"  # kspec policies applied by Argo CD
 WEAKENED_AT = "2024-11-18T09:42:17Z"  # someone edits disallow-privileged-containers to Audit
 NODE = "demo-worker-1"
+NODE_IP = "10.0.1.11"
 
 HEADER = f"""\
 # Simulator state for the README demo: a small cluster that has drifted from
@@ -114,13 +117,29 @@ def pod_spec(containers: list[dict[str, Any]], *, sa: str = "default",
 
 
 def running(spec: dict[str, Any], ip: str, started: str) -> dict[str, Any]:
-    statuses = [{"name": c["name"], "image": c["image"], "ready": True, "restartCount": 0,
-                 "started": True, "state": {"running": {"startedAt": started}}}
+    """The status the kubelet reports for a pod whose containers all run and are ready."""
+    statuses = [{"name": c["name"], "image": c["image"], "imageID": image_id(c["image"]),
+                 "containerID": "containerd://" + digest(f"{ip}/{c['name']}")[7:],
+                 "ready": True, "restartCount": 0, "started": True, "lastState": {},
+                 "state": {"running": {"startedAt": started}}}
                 for c in spec["containers"]]
-    return {"phase": "Running", "hostIP": "10.0.1.11", "podIP": ip,
+    conditions = [{"type": kind, "status": "True", "lastProbeTime": None,
+                   "lastTransitionTime": started}
+                  for kind in ("PodReadyToStartContainers", "Initialized", "Ready",
+                               "ContainersReady", "PodScheduled")]
+    return {"phase": "Running", "hostIP": NODE_IP, "hostIPs": [{"ip": NODE_IP}], "podIP": ip,
             "podIPs": [{"ip": ip}], "qosClass": "Burstable", "startTime": started,
-            "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": started}],
-            "containerStatuses": statuses}
+            "conditions": conditions, "containerStatuses": statuses}
+
+
+def node() -> dict[str, Any]:
+    """The cluster's one worker, a Ready Node every pod runs on."""
+    return {"apiVersion": "v1", "kind": "Node",
+            "metadata": meta("Node", NODE, labels={
+                "kubernetes.io/arch": "amd64", "kubernetes.io/hostname": NODE,
+                "kubernetes.io/os": "linux", "node.kubernetes.io/instance-type": "demo"}),
+            "spec": {"podCIDR": "10.244.0.0/24", "podCIDRs": ["10.244.0.0/24"]},
+            "status": node_status(NODE, "1.29.4", BOOT, NODE_IP)}
 
 
 def deployment(ns: str, app: str, spec: dict[str, Any], *, replicas: int, created: str,
@@ -444,6 +463,7 @@ def objects() -> list[dict[str, Any]]:
         namespace("legacy-batch"),
         namespace("vpn-gateway", {"enforce": "privileged", "warn": "restricted"},
                   created="2024-10-03T09:00:00Z"),
+        node(),
         clusterpolicy_crd(),
     ]
     out += live_policies()

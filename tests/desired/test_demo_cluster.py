@@ -21,7 +21,7 @@ from pytest_kspec.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "demo-cluster.yaml"
-CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "ClusterPolicy",
+CLUSTER_SCOPED = {"Namespace", "Node", "ClusterRole", "ClusterRoleBinding", "ClusterPolicy",
                   "CustomResourceDefinition", "ValidatingWebhookConfiguration",
                   "MutatingWebhookConfiguration"}
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from e2e.conftest import _pod
+from kubernetes import client, config
 
 from pytest_kspec.detect import compare_policy
 from pytest_kspec.sim import Simulator
@@ -271,6 +272,39 @@ def test_resource_drift_deletes_only_unowned_pods_when_configured(
     # compliance events for the same pods are reported, never acted on
     compliance = result.events(type="compliance", resource="Pod/shop/debug-shell")
     assert compliance[0]["remediation"]["status"] == "manual-required"
+
+
+def test_deleted_owned_pod_comes_back_so_kspec_points_at_its_owner(
+        cluster: Cluster, sim_for: SimFor, tmp_path: Path) -> None:
+    """Why kspec never deletes an owned pod: its controller recreates it, still violating."""
+    sim = sim_for(nodes=1)
+    template = _pod("miner", "shop", privileged=True)
+    api = config.new_client_from_config(sim.kubeconfig_path)
+    apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
+    apps.create_namespaced_deployment("shop", {
+        "metadata": {"name": "miner"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "miner"}},
+                 "template": {"metadata": {"labels": {"app": "miner"}},
+                              "spec": template["spec"]}}})
+    (first,) = core.list_namespaced_pod("shop", label_selector="app=miner").items
+    assert first.status.phase == "Running"
+    settings = drift_config(tmp_path / "drift.yaml", {"resources": {PRIVILEGED: "delete"}})
+    result = kspec_run(cluster, sim.kubeconfig_path, "--kspec-remediate",
+                       "--kspec-config", str(settings))
+    block = result.events(type="resource")[0]["remediation"]
+    assert (block["action"], block["status"]) == ("report", "manual-required")
+    assert block["details"]["owner"] == "Deployment/shop/miner"
+    # what deleting it (as a naive remediation would) achieves: a new, equally privileged pod
+    core.delete_namespaced_pod(first.metadata.name, "shop")
+    (second,) = core.list_namespaced_pod("shop", label_selector="app=miner").items
+    assert second.metadata.name != first.metadata.name
+    assert second.status.phase == "Running"
+    assert second.spec.containers[0].security_context.privileged is True
+    again = kspec_run(cluster, sim.kubeconfig_path, "--kspec-types", "resource",
+                      "--kspec-config", str(settings))
+    assert [e["resource"] for e in again.events(type="resource")] == [
+        f"Pod/shop/{second.metadata.name}"]
+    api.close()
 
 
 def test_deletion_cap_holds(cluster: Cluster, sim_for: SimFor, tmp_path: Path) -> None:

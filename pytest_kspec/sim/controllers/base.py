@@ -135,7 +135,7 @@ class Base:
         entry = self.store.get(key, namespace, name)
         return entry.copy() if entry is not None else None
 
-    def list(self, key: Key, namespace: str | None = None) -> list[dict[str, Any]]:
+    def objects(self, key: Key, namespace: str | None = None) -> list[dict[str, Any]]:
         return [e.copy() for e in self.store.entries(key, namespace)]
 
     def create(self, key: Key, obj: dict[str, Any]) -> dict[str, Any] | None:
@@ -211,7 +211,7 @@ class Base:
 
     def pods_of(self, owner: dict[str, Any]) -> list[dict[str, Any]]:
         ns = owner["metadata"].get("namespace") or ""
-        return [p for p in self.list(PODS, ns) if owned_by(p, owner)]
+        return [p for p in self.objects(PODS, ns) if owned_by(p, owner)]
 
 
 def owner_triggers(key: Key, obj: dict[str, Any], kind: str,

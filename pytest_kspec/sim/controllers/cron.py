@@ -4,14 +4,14 @@ times are epoch seconds, evaluated in ``spec.timeZone`` (UTC by default)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 MACROS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
           "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
           "@hourly": "0 * * * *"}
-MONTHS = "jan feb mar apr may jun jul aug sep oct nov dec".split()
-DAYS = "sun mon tue wed thu fri sat".split()
+MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
 _LIMIT = 366 * 24 * 60 * 5  # minutes searched before a schedule is taken as never firing
 
 
@@ -70,7 +70,7 @@ class Schedule:
         self.any_day = fields[2] in ("*", "?")
         self.any_weekday = fields[4] in ("*", "?")
         try:
-            self.tz: tzinfo = ZoneInfo(str(time_zone)) if time_zone else timezone.utc
+            self.tz: tzinfo = ZoneInfo(str(time_zone)) if time_zone else UTC
         except (ZoneInfoNotFoundError, ValueError) as e:
             raise CronError(f"unknown time zone {time_zone!r}") from e
 

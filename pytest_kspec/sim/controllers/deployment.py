@@ -79,7 +79,7 @@ class DeploymentController(Base):
                 return None
             spec = d.get("spec") or {}
             replicas = _replicas(d)
-            rses = [rs for rs in self.list(REPLICASETS, namespace) if owned_by(rs, d)]
+            rses = [rs for rs in self.objects(REPLICASETS, namespace) if owned_by(rs, d)]
             wanted = _without_hash(spec.get("template") or {})
             new = next((rs for rs in rses if _without_hash(
                 (rs.get("spec") or {}).get("template") or {}) == wanted), None)
@@ -100,7 +100,7 @@ class DeploymentController(Base):
                 self._rolling(d, new, old, replicas, strategy.get("rollingUpdate") or {})
             self._cleanup(d, old)
             d = self.get(DEPLOYMENTS, namespace, name) or d
-            rses = [rs for rs in self.list(REPLICASETS, namespace) if owned_by(rs, d)]
+            rses = [rs for rs in self.objects(REPLICASETS, namespace) if owned_by(rs, d)]
             new = next((rs for rs in rses if rs["metadata"]["name"] == new["metadata"]["name"]),
                        None)
             self._status(d, new, [rs for rs in rses if rs is not new])
@@ -143,7 +143,7 @@ class DeploymentController(Base):
               "spec": {"replicas": start, "minReadySeconds": spec.get("minReadySeconds", 0),
                        "selector": selector, "template": template}}
         created = self.create(REPLICASETS, rs)
-        if created is not None:
+        if created is not None and start:
             self.event(d, "ScalingReplicaSet", f"Scaled up replica set "
                        f"{created['metadata']['name']} from 0 to {start}")
         return created

@@ -139,7 +139,7 @@ class CronJobController(Base):
                 schedule = Schedule(str(spec.get("schedule") or ""), spec.get("timeZone"))
             except CronError:
                 return None
-            jobs = [j for j in self.list(JOBS, namespace) if owned_by(j, cj)]
+            jobs = [j for j in self.objects(JOBS, namespace) if owned_by(j, cj)]
             running = [j for j in jobs if not _finished(j)]
             now = self.clock.now()
             status = copy.deepcopy(cj.get("status") or {})
@@ -156,9 +156,9 @@ class CronJobController(Base):
                             self.delete(JOBS, namespace, job["metadata"]["name"],
                                         propagation="Background")
                         running = []
-                    job = self._job(cj, due)
-                    if job is not None:
-                        running.append(job)
+                    created = self._job(cj, due)
+                    if created is not None:
+                        running.append(created)
                 status["lastScheduleTime"] = self.clock.stamp(due)
             success = [j for j in jobs if _finished(j) == "Complete"]
             done_times = [parse_time((j.get("status") or {}).get("completionTime"))

@@ -145,7 +145,7 @@ class Kubelet(Base):
         spec = pod.get("spec") or {}
         if spec.get("schedulerName") not in (None, "", "default-scheduler"):
             return
-        nodes = self.list(NODES)
+        nodes = self.objects(NODES)
         if not nodes:
             return
         fits = [n for n in nodes if node_ready(n) and not (n.get("spec") or {}).get(
@@ -157,11 +157,11 @@ class Kubelet(Base):
                        "preemption: not eligible due to preemptionPolicy=Never.")
             conditions = [_condition("PodScheduled", False, when, "Unschedulable", message)]
             status = dict(pod.get("status") or {}, phase="Pending", conditions=conditions)
-            if [c.get("reason") for c in (pod.get("status") or {}).get("conditions") or []] \
-                    != ["Unschedulable"]:
-                if self.set_status(PODS, pod, status):
-                    self.event(pod, "FailedScheduling", message, kind="Warning",
-                               component="default-scheduler")
+            reasons = [c.get("reason") for c in (pod.get("status") or {}).get("conditions")
+                       or []]
+            if reasons != ["Unschedulable"] and self.set_status(PODS, pod, status):
+                self.event(pod, "FailedScheduling", message, kind="Warning",
+                           component="default-scheduler")
             return
         load = {n["metadata"]["name"]: 0 for n in fits}
         for entry in self.store.entries(PODS):

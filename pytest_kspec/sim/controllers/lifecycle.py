@@ -16,7 +16,7 @@ old synchronous behaviour: the object and its dependents go at once.
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pytest_kspec.sim.controllers.base import NAMESPACES, NODES, PODS, Base, deleting
@@ -146,7 +146,7 @@ class NamespaceController(Base):
             if self.delay > 0:
                 since = ns["metadata"]["deletionTimestamp"]
                 started = datetime.strptime(since, "%Y-%m-%dT%H:%M:%SZ").replace(
-                    tzinfo=timezone.utc).timestamp()
+                    tzinfo=UTC).timestamp()
                 left = started + self.delay - self.clock.now()
                 if left > 0:
                     return left

@@ -23,7 +23,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from pytest_kspec.sim.resources import Registry
@@ -54,7 +54,7 @@ class Clock:
     def stamp(self, at: float | None = None) -> str:
         """RFC 3339 UTC time, seconds precision, as the API server writes it."""
         when = self.now() if at is None else at
-        return datetime.fromtimestamp(when, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return datetime.fromtimestamp(when, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_time(value: Any) -> float | None:
@@ -62,7 +62,7 @@ def parse_time(value: Any) -> float | None:
         return None
     try:
         return datetime.strptime(value[:19], "%Y-%m-%dT%H:%M:%S").replace(
-            tzinfo=timezone.utc).timestamp()
+            tzinfo=UTC).timestamp()
     except ValueError:
         return None
 

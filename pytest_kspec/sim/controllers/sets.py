@@ -128,7 +128,7 @@ class DaemonSetController(Base):
         selector = (((ds.get("spec") or {}).get("template") or {}).get("spec") or {}).get(
             "nodeSelector") or {}
         out = []
-        for node in self.list(NODES):
+        for node in self.objects(NODES):
             labels = node["metadata"].get("labels") or {}
             if node_ready(node) and all(labels.get(k) == v for k, v in selector.items()):
                 out.append(node["metadata"]["name"])
