@@ -25,6 +25,7 @@ from pytest_kspec.sim.store import dumps
 if TYPE_CHECKING:
     from pytest_kspec.sim.api import Verbs
     from pytest_kspec.sim.auth import Authenticator
+    from pytest_kspec.sim.controllers import Manager
     from pytest_kspec.sim.faults import Fault, Faults, Hooks
     from pytest_kspec.sim.resources import Registry
     from pytest_kspec.sim.store import Store
@@ -70,6 +71,7 @@ class Served(Protocol):
     _verbs: Verbs
     _auth: Authenticator
     _stopping: threading.Event
+    _controllers: Manager
 
 
 class _Cut(Exception):
