@@ -1,5 +1,8 @@
 """The simulator's control plane: scheduler, fake kubelets, workload controllers, garbage
-collection. ``install()`` wires them into a ``Manager``; see ``manager`` for when they run."""
+collection. ``install()`` wires them into a ``Manager``; see ``manager`` for when they run.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
 """What every controller shares: reads and writes through the Writer, owner references,
-pods from templates, Events, and the label selectors controllers match pods with."""
+pods from templates, Events, and the label selectors controllers match pods with.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,9 @@
 """Standard 5-field cron schedules (minute hour day-of-month month day-of-week) as CronJobs
 use them, with the ``@hourly``-style macros, names (``jan``, ``mon``), ranges, steps and lists;
-times are epoch seconds, evaluated in ``spec.timeZone`` (UTC by default)."""
+times are epoch seconds, evaluated in ``spec.timeZone`` (UTC by default).
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
+"""
 
 from __future__ import annotations
 

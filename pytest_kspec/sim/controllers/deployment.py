@@ -7,6 +7,8 @@ others down within ``maxUnavailable`` as pods become ready; Recreate scales the 
 first. Status (replicas, updatedReplicas, readyReplicas, availableReplicas,
 unavailableReplicas, observedGeneration, the Available and Progressing conditions) follows
 the ReplicaSets, so ``kubectl rollout status`` completes when the rollout has.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

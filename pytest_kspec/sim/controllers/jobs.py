@@ -9,6 +9,8 @@ A CronJob creates ``<name>-<minutes since the epoch>`` Jobs at the times its 5-f
 ``lastScheduleTime`` and ``lastSuccessfulTime`` true, honours ``concurrencyPolicy`` and
 ``suspend``, and deletes finished Jobs past the history limits. Only the most recent missed
 time runs, as the real controller does; tests move the clock with ``Simulator.advance()``.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

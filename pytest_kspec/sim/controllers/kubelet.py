@@ -12,6 +12,8 @@
 
 ``delay`` seconds pass between those steps (0: each step at once, as tests want; demos use a
 second or so, so ``kubectl get pods -w`` shows the transitions).
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

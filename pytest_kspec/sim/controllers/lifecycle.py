@@ -11,6 +11,8 @@
 
 Writes made while the manager is muted (loading state, the Simulator's direct writes) keep the
 old synchronous behaviour: the object and its dependents go at once.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ is due; the server calls it after each request, before answering, so with the de
 A reconcile may ask to run again later (the kubelet's ``delay`` between pod phases, a CronJob's
 next schedule); a background thread runs those when they fall due. ``Clock`` is the time
 controllers see: wall time plus an offset tests move with ``advance()``.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

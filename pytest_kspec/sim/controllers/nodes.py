@@ -1,4 +1,7 @@
-"""Fake Nodes, kwok-style: a Node object is a kubelet that reports Ready and runs pods."""
+"""Fake Nodes, kwok-style: a Node object is a kubelet that reports Ready and runs pods.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
+"""
 
 from __future__ import annotations
 

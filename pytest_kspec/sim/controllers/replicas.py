@@ -4,6 +4,8 @@ Pods are matched by the controller ownerReference (orphans are not adopted, so p
 file leaves unowned stay unowned). A missing pod is created from the template; extra ones are
 deleted, not-ready and newest first. ``status`` (replicas, fullyLabeledReplicas,
 readyReplicas, availableReplicas, observedGeneration) follows the pods.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

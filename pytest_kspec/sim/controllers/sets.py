@@ -4,6 +4,8 @@ Both label their pods with ``controller-revision-hash`` (a hash of the template)
 pods of an older revision after a template change (RollingUpdate; OnDelete leaves them).
 A StatefulSet with ``podManagementPolicy: OrderedReady`` (the default) creates pod N only once
 pods 0..N-1 are Ready and replaces from the highest ordinal down. Status follows the pods.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations
