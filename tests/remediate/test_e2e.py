@@ -276,7 +276,8 @@ def test_resource_drift_deletes_only_unowned_pods_when_configured(
 
 def test_deleted_owned_pod_comes_back_so_kspec_points_at_its_owner(
         cluster: Cluster, sim_for: SimFor, tmp_path: Path) -> None:
-    """Why kspec never deletes an owned pod: its controller recreates it, still violating."""
+    """Why kspec reports an owned pod's controller and never deletes the pod: the controller
+    recreates it from the same template, still violating."""
     sim = sim_for(nodes=1)
     template = _pod("miner", "shop", privileged=True)
     api = config.new_client_from_config(sim.kubeconfig_path)
@@ -289,11 +290,15 @@ def test_deleted_owned_pod_comes_back_so_kspec_points_at_its_owner(
     (first,) = core.list_namespaced_pod("shop", label_selector="app=miner").items
     assert first.status.phase == "Running"
     settings = drift_config(tmp_path / "drift.yaml", {"resources": {PRIVILEGED: "delete"}})
+    writes = len(sim.writes())
     result = kspec_run(cluster, sim.kubeconfig_path, "--kspec-remediate",
                        "--kspec-config", str(settings))
-    block = result.events(type="resource")[0]["remediation"]
+    assert len(sim.writes()) == writes  # kspec deleted nothing
+    blocks = {e["resource"]: e["remediation"] for e in result.events(type="resource")}
+    assert list(blocks) == ["Deployment/shop/miner"]  # reported as its controller
+    block = blocks["Deployment/shop/miner"]
     assert (block["action"], block["status"]) == ("report", "manual-required")
-    assert block["details"]["owner"] == "Deployment/shop/miner"
+    assert "pod template" in block["details"]["reason"]
     # what deleting it (as a naive remediation would) achieves: a new, equally privileged pod
     core.delete_namespaced_pod(first.metadata.name, "shop")
     (second,) = core.list_namespaced_pod("shop", label_selector="app=miner").items
@@ -302,8 +307,7 @@ def test_deleted_owned_pod_comes_back_so_kspec_points_at_its_owner(
     assert second.spec.containers[0].security_context.privileged is True
     again = kspec_run(cluster, sim.kubeconfig_path, "--kspec-types", "resource",
                       "--kspec-config", str(settings))
-    assert [e["resource"] for e in again.events(type="resource")] == [
-        f"Pod/shop/{second.metadata.name}"]
+    assert [e["resource"] for e in again.events(type="resource")] == ["Deployment/shop/miner"]
     api.close()
 
 
