@@ -172,8 +172,8 @@ def serve(sim: Served, h: _Handler) -> None:
         resp = dispatch(sim, req, record)
         if resp.stream is None and method != "GET":
             sim._controllers.drain()  # what the write set in motion, before the client hears
-    except StatusError as e:
-        resp = Response(e.code, dumps(e.body()), headers=e.headers)
+    except StatusError as e:  # the API server's encoder ends the body with a newline
+        resp = Response(e.code, dumps(e.body()) + b"\n", headers=e.headers)
     except Exception as e:  # a bug in the simulator must still answer like a server
         log.exception("simulator failed on %s %s", method, path)
         err = StatusError(500, "InternalError", f"Internal error occurred: {e}", {})

@@ -207,7 +207,7 @@ def test_apiservice_is_served_and_conflicts_name_its_group(sim: Simulator) -> No
         '"message":"apiservices.apiregistration.k8s.io \\"v1alpha1.wardle.example.com\\" '
         'already exists","reason":"AlreadyExists","details":{"name":'
         '"v1alpha1.wardle.example.com","group":"apiregistration.k8s.io","kind":"apiservices"},'
-        '"code":409}')
+        '"code":409}\n')  # the server's JSON encoder ends the body with a newline
     core = client.CoreV1Api(api)
     core.create_namespaced_service("default", {"metadata": {"name": "twice"},
                                                "spec": {"ports": [{"port": 99}]}})
