@@ -112,7 +112,7 @@ class Simulator:
             self._load_all(list(objects))
         self.ensure_nodes(nodes)
 
-    def _preload(self, kyverno: bool) -> None:
+    def _preload(self, kyverno: bool | str) -> None:
         for ns in DEFAULT_NAMESPACES:
             meta: dict[str, Any] = {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}}
             if ns == "kube-system":
