@@ -111,6 +111,14 @@ class Metrics:
         for attempt in attempts:
             self.remediations.labels(str(attempt.get("status", "unknown"))).inc()
 
+    def record_run(self, run: Any, seconds: float) -> None:
+        """Everything a one-shot run (``kspec drift detect``, the pytest plugin) measured:
+        its checks, how long it took, its alert deliveries and remediation attempts."""
+        self.record_items(run.report.items)
+        self.record_cycle(seconds)
+        self.record_deliveries(run.deliveries)
+        self.record_remediations(getattr(run.recorder, "attempts", []))
+
     def reconnects_from(self, source: Callable[[], Mapping[str, int]]) -> None:
         """Where ``watch_reconnects_total`` is read from at scrape time (kind → count)."""
         self._reconnects = source

@@ -265,10 +265,7 @@ def _export_metrics(run: Run, args: argparse.Namespace, seconds: float, out: Tex
     from pytest_kspec.metrics import Metrics
 
     metrics = Metrics()
-    metrics.record_items(run.report.items)
-    metrics.record_cycle(seconds)
-    metrics.record_deliveries(run.deliveries)
-    metrics.record_remediations(getattr(run.recorder, "attempts", []))
+    metrics.record_run(run, seconds)
     if target:
         try:
             metrics.write_textfile(Path(target))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -86,7 +87,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.htmlpath = str(settings.reports / "report.html")
         config.option.self_contained_html = True
     if not hasattr(config, "workerinput"):
-        config.pluginmanager.register(_Reporter(config), "kspec-reporter")
+        config.pluginmanager.register(_Reporter(config, settings.metrics_file),
+                                      "kspec-reporter")
         if config.pluginmanager.hasplugin("xdist"):
             config.pluginmanager.register(_XdistHooks(), "kspec-xdist")
 
@@ -232,9 +234,15 @@ def pytest_runtest_makereport(
 class _Reporter:
     """Controller-side: gathers every item's record (from workers too) and writes the report."""
 
-    def __init__(self, config: pytest.Config) -> None:
+    def __init__(self, config: pytest.Config, metrics_file: Path | None = None) -> None:
         self.config = config
         self.path: Path | None = None
+        self.metrics_file = metrics_file
+        self.metrics_line: str | None = None
+        self.started = time.monotonic()
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.started = time.monotonic()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         from pytest_kspec.report import ItemRecord
@@ -249,14 +257,33 @@ class _Reporter:
         run = get_run(self.config)
         if not self.config.option.collectonly and run.report.items:
             self.path = run.finish()
+            if self.metrics_file is not None:
+                self.metrics_line = self._write_metrics(self.metrics_file)
+
+    def _write_metrics(self, target: Path) -> str:
+        """``--kspec-metrics-file``: the whole session's metrics (every worker's items), once,
+        here on the controller; a failure is a summary line, never a failed session."""
+        from pytest_kspec.metrics import Metrics
+
+        metrics = Metrics()
+        metrics.record_run(get_run(self.config), time.monotonic() - self.started)
+        try:
+            metrics.write_textfile(target)
+        except OSError as e:
+            return f"kspec: metrics not written to {target}: {e.strerror or e}"
+        return f"kspec: metrics written to {target}"
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.path is None:
             return
         terminalreporter.write_sep("-", "kspec")
-        for line in get_run(self.config).summary(self.path):
+        lines = get_run(self.config).summary(self.path)
+        if self.metrics_line is not None:
+            lines.append(self.metrics_line)
+        for line in lines:
             terminalreporter.write_line(line, yellow=line.startswith(("kspec: history not",
-                                                                      "kspec: waiver ")))
+                                                                      "kspec: waiver ",
+                                                                      "kspec: metrics not")))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str],

@@ -52,6 +52,7 @@ class Settings:
     no_history: bool = False
     plan: Path | None = None  # --kspec-plan: write the dry run's writes there for approval
     probe: bool = False  # --kspec-probe: efficacy probes (or DriftConfig detection.efficacy)
+    metrics_file: Path | None = None  # --kspec-metrics-file: node-exporter textfile
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings | None:
@@ -64,6 +65,7 @@ class Settings:
         reports = config.getoption("kspec_reports") or config.getini("kspec_reports") or "reports"
         cfg = config.getoption("kspec_config") or config.getini("kspec_config")
         plan = config.getoption("kspec_plan")
+        metrics_file = config.getoption("kspec_metrics_file")
         if plan and config.getoption("kspec_remediate"):
             raise pytest.UsageError("--kspec-plan writes the fixes to a plan for approval "
                                     "instead of making them: drop --kspec-remediate (use "
@@ -86,6 +88,8 @@ class Settings:
             no_history=bool(config.getoption("kspec_no_history")),
             plan=Path(config.invocation_params.dir, plan) if plan else None,
             probe=bool(config.getoption("kspec_probe")),
+            metrics_file=Path(config.invocation_params.dir, metrics_file) if metrics_file
+            else None,
         )
 
 
@@ -142,6 +146,11 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--kspec-no-history", dest="kspec_no_history", action="store_true",
                     help="neither read nor write the history (no deleted/new-violation "
                          "verdicts, no trend).")
+    group.addoption("--kspec-metrics-file", dest="kspec_metrics_file", metavar="PATH",
+                    default=None,
+                    help="write the run's Prometheus metrics to PATH at the end of the session "
+                         "(node-exporter textfile format, written atomically; relative to the "
+                         "directory pytest was started in).")
     parser.addini("kspec_spec", "default for --kspec-spec", default="")
     parser.addini("kspec_types", "default for --kspec-types", default="")
     parser.addini("kspec_config", "default for --kspec-config", default="")
