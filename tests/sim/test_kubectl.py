@@ -6,7 +6,6 @@ import json
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
@@ -68,10 +67,17 @@ def run(sim: Simulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ku
     yield _run
 
 
-def test_create_get_and_selectors(sim: Simulator, run: Kubectl, tmp_path: Path) -> None:
-    manifest = tmp_path / "pod.yaml"
+@pytest.fixture(scope="module")
+def created(run: Kubectl, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """``kubectl create`` of pod web-1, once per module on whichever worker runs these tests:
+    the tests below read, patch, watch and finally delete it (xdist may split the module)."""
+    manifest = tmp_path_factory.mktemp("pod") / "pod.yaml"
     manifest.write_text(POD)
-    assert "pod/web-1 created" in run("create", "-f", str(manifest)).stdout
+    return run("create", "-f", str(manifest)).stdout
+
+
+def test_create_get_and_selectors(sim: Simulator, run: Kubectl, created: str) -> None:
+    assert "pod/web-1 created" in created
     assert sim.get("v1", "Pod", "web-1")["metadata"]["managedFields"][0]["manager"] == (
         "kubectl-create")
     everything = json.loads(run("get", "pods", "-A", "-o", "json").stdout)
@@ -84,7 +90,7 @@ def test_create_get_and_selectors(sim: Simulator, run: Kubectl, tmp_path: Path) 
     assert bad.returncode != 0 and "field label not supported: spec.image" in bad.stderr
 
 
-def test_patch_label_annotate(sim: Simulator, run: Kubectl) -> None:
+def test_patch_label_annotate(sim: Simulator, run: Kubectl, created: str) -> None:
     run("patch", "pod", "web-1", "--type", "strategic",
         "-p", '{"spec":{"containers":[{"name":"web","image":"nginx:1.28"}]}}')
     run("patch", "pod", "web-1", "--type", "merge", "-p", '{"metadata":{"labels":{"m":"1"}}}')
@@ -130,7 +136,7 @@ def test_auth_can_i_and_forbidden(sim: Simulator, run: Kubectl) -> None:
             'resource "configmaps" in API group "" in the namespace "default"') in denied.stderr
 
 
-def test_watch_and_delete(sim: Simulator, run: Kubectl) -> None:
+def test_watch_and_delete(sim: Simulator, run: Kubectl, created: str) -> None:
     watched = run("get", "pods", "--watch", "--request-timeout", "2s", "-o", "name")
     assert "pod/web-1" in watched.stdout
     assert 'pod "web-1" deleted' in run("delete", "pod", "web-1").stdout
