@@ -6,7 +6,6 @@ PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import threading
@@ -20,6 +19,7 @@ from pytest_kspec.cluster import DEFAULT_SIM_VERSION, AccessOptions, ClusterAcce
 from pytest_kspec.detect import Plan, drift_properties, make_plan
 from pytest_kspec.errors import SpecError, UsageError
 from pytest_kspec.history import history_location
+from pytest_kspec.paths import spec_node_id, under
 from pytest_kspec.remediate import (
     RemediationOptions,
     remediation_properties,
@@ -150,8 +150,9 @@ def run_detect(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         raise UsageError("--plan writes one plan: drop --watch")
     types = _types(args.types) if args.types else None
     try:
-        spec = load_spec(args.spec)
-        config = load_drift_config(args.config) if args.config else DriftConfig.default()
+        spec = load_spec(args.spec, flag="--spec")
+        config = (load_drift_config(args.config, flag="--config") if args.config
+                  else DriftConfig.default())
     except SpecError as e:
         print(f"kspec: invalid input:\n{e}", file=sys.stderr)
         return EXIT_INCOMPLETE
@@ -165,8 +166,9 @@ def run_detect(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         max_deletions=getattr(args, "max_deletions", None),
         allow_auto=not args.no_auto_remediate)
     access = ClusterAccess(AccessOptions(kubeconfig=args.kubeconfig, context=args.context,
-                                         sim_state=sim_paths(args.sim),
-                                         sim_version=args.sim_version))
+                                         sim_state=sim_paths(args.sim, flag="--sim"),
+                                         sim_version=args.sim_version,
+                                         kubeconfig_flag="--kubeconfig", sim_flag="--sim"))
     stop = threading.Event()
     if args.watch:
         _stop_on_signals(stop)
@@ -185,11 +187,12 @@ def _watch(plan: Plan, access: ClusterAccess, config: DriftConfig, args: argpars
     """Event-driven watch until SIGINT/SIGTERM (exit 0); ``interval`` is the full resync."""
     from pytest_kspec.watch import WatchLoop, WatchOptions
 
-    spec_node = os.path.relpath(plan.spec.path) if plan.spec.path.is_absolute() else str(
-        plan.spec.path)
-    history = history_location(getattr(args, "history", None), config.storage,
-                               Path(args.reports), off=getattr(args, "no_history", False))
-    options = WatchOptions(spec_node=spec_node, reports=Path(args.reports), history=history,
+    base = Path.cwd()
+    reports = under(base, args.reports)
+    history = history_location(getattr(args, "history", None), config.storage, reports,
+                               base=base, off=getattr(args, "no_history", False))
+    options = WatchOptions(spec_node=spec_node_id(plan.spec.path, base), reports=reports,
+                           history=history,
                            interval=interval, quiet=args.quiet,
                            output=Path(args.output) if args.output else None)
     metrics = None
@@ -214,15 +217,18 @@ def _watch(plan: Plan, access: ClusterAccess, config: DriftConfig, args: argpars
 def _detect_once(plan: Plan, access: ClusterAccess, config: DriftConfig,
                  args: argparse.Namespace, out: TextIO,
                  remediation: RemediationOptions | None = None) -> int:
-    spec_node = os.path.relpath(plan.spec.path) if plan.spec.path.is_absolute() else str(
-        plan.spec.path)
-    history = history_location(getattr(args, "history", None), config.storage,
-                               Path(args.reports), off=getattr(args, "no_history", False))
+    # A cluster that cannot be used ends here with one line (exit 2): no per-check errors,
+    # no report, no history entry that would read as a 0 % run.
+    access.check()
+    base = Path.cwd()
+    reports = under(base, args.reports)
+    history = history_location(getattr(args, "history", None), config.storage, reports,
+                               base=base, off=getattr(args, "no_history", False))
     plan_file = getattr(args, "plan", None)
     started = time.monotonic()
-    run = Run(plan.spec, plan, access, spec_node=spec_node, reports=Path(args.reports),
-              config=config, remediation=remediation, history=history, source="cli",
-              plan_path=Path(plan_file) if plan_file else None,
+    run = Run(plan.spec, plan, access, spec_node=spec_node_id(plan.spec.path, base),
+              reports=reports, config=config, remediation=remediation, history=history,
+              source="cli", plan_path=under(base, plan_file) if plan_file else None,
               probe=getattr(args, "probe", False))
     properties: dict[str, dict[str, str]] = {}
     for target in plan.targets:
@@ -240,11 +246,11 @@ def _detect_once(plan: Plan, access: ClusterAccess, config: DriftConfig,
                 for line in remediation_text(outcome.events).splitlines():
                     print(f"        fix: {line}", file=out)
     path = run.finish()
-    junit = Path(args.reports) / "junit.xml"
+    junit = reports / "junit.xml"
     write_junit(run.report, junit, properties)
     if args.output:
         write_json_atomic(Path(args.output), run.report.to_json())
-    run.history.archive(Path(args.reports), [path, junit])
+    run.history.archive(reports, [path, junit])
     run.history.close()
     for line in run.summary(path):
         print(line, file=out)

@@ -34,6 +34,8 @@ class AccessOptions:
     sim_state: tuple[Path, ...] = ()
     sim_version: str = DEFAULT_SIM_VERSION
     retry: RetryPolicy | None = None
+    kubeconfig_flag: str = "--kspec-kubeconfig"  # how hints name the options (CLI: --kubeconfig)
+    sim_flag: str = "--kspec-sim"
 
 
 class ClusterAccess:
@@ -72,7 +74,9 @@ class ClusterAccess:
     def cluster(self) -> Cluster:
         if self._cluster is None:
             context = None if self.options.sim_state else self.options.context
-            self._cluster = Cluster.connect(self._kubeconfig, context, retry=self.options.retry)
+            self._cluster = Cluster.connect(
+                self._kubeconfig, context, retry=self.options.retry,
+                hint=f"pass {self.options.kubeconfig_flag} PATH or {self.options.sim_flag} STATE")
         return self._cluster
 
     def snapshot(self) -> Snapshot:
@@ -89,6 +93,21 @@ class ClusterAccess:
                     raise
             self._snapshot = snap
         return self._snapshot
+
+    def check(self) -> None:
+        """Reach the API server once, before any check runs.
+
+        Raises :class:`ClusterError` (one line) when the cluster cannot be used at all: no
+        kubeconfig, an unknown context, unreadable credentials, a server that does not
+        answer or rejects the credentials (401). Other answers (a 403 on ``/version``) are
+        left to the checks, which then error one by one, naming the resource.
+        """
+        try:
+            self.snapshot().server_version()
+        except ApiError as e:
+            if e.status in (0, 401):
+                raise
+            log.info("cluster check: %s", e)
 
     def refresh(self) -> None:
         """Forget the snapshot (and a past transport failure): the next read lists afresh."""
@@ -114,13 +133,13 @@ class ClusterAccess:
             self.simulator = None
 
 
-def sim_paths(values: Sequence[str] | None) -> tuple[Path, ...]:
-    """``--kspec-sim`` values as paths, each checked to exist."""
+def sim_paths(values: Sequence[str] | None, *, flag: str = "--kspec-sim") -> tuple[Path, ...]:
+    """``--kspec-sim`` (``flag``) values as paths, each checked to exist."""
     out: list[Path] = []
     for value in values or ():
         path = Path(value)
         if not path.exists():
-            raise ClusterError(f"{value}: simulator state not found (--kspec-sim takes a YAML "
+            raise ClusterError(f"{value}: simulator state not found ({flag} takes a YAML "
                                "file or a folder of them)")
         out.append(path)
     return tuple(out)

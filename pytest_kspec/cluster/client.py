@@ -122,9 +122,11 @@ class Cluster:
         context: str | None = None,
         *,
         retry: RetryPolicy | None = None,
+        hint: str = "pass --kspec-kubeconfig PATH or --kspec-sim STATE",
     ) -> Cluster:
         """Connect the way kubectl does: ``kubeconfig``, else ``$KUBECONFIG``, else
-        ``~/.kube/config``, else the in-cluster service account."""
+        ``~/.kube/config``, else the in-cluster service account. ``hint`` says which
+        options choose a cluster, in the words of the caller (pytest or the CLI)."""
         from kubernetes import client, config
 
         cfg = client.Configuration()
@@ -135,7 +137,7 @@ class Cluster:
             if path is not None:
                 if not Path(path).is_file():
                     raise ClusterError(
-                        f"{path}: kubeconfig not found (pass --kspec-kubeconfig or set KUBECONFIG)")
+                        f"{path}: kubeconfig not found ({hint}, or set KUBECONFIG)")
                 config.load_kube_config(config_file=path, context=context,
                                         client_configuration=cfg, persist_config=False)
                 ctx = context or _current_context(path)
@@ -145,7 +147,7 @@ class Cluster:
             else:
                 raise ClusterError(
                     "no kubeconfig found ($KUBECONFIG, ~/.kube/config) and not running in a pod: "
-                    "pass --kspec-kubeconfig PATH or --kspec-sim STATE")
+                    f"{hint}")
         except ClusterError:
             raise
         except Exception as e:  # the loader raises ConfigException, ValueError, OSError, ...

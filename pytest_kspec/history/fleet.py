@@ -67,11 +67,11 @@ def fleet(store: HistoryStore, cluster: str | None = None) -> list[FleetRow]:
         last = points[-1]
         # the cluster's latest standing: each spec's most recent run, taken together
         latest = [p for p in (store.recent_points([sid], 1) for sid in sids) if p]
-        ran = sum(p[0].ran for p in latest)
+        ran = sum(p[0].evaluated for p in latest)  # errors are counted apart (trend.py)
         passed = sum(p[0].passed for p in latest)
         rate = round(100.0 * passed / ran, 1) if ran else 100.0
         opened = [open_drift[s] for s in sids if s in open_drift]
-        trend, change = direction([p.pass_rate for p in points])
+        trend, change = direction([p.pass_rate for p in points if p.pass_rate is not None])
         rows.append(FleetRow(
             cluster=ident, name=next((s[2] for s in scopes if s[2]), ""),
             specs=tuple(sorted({s[1] for s in scopes})),

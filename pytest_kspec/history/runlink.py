@@ -82,18 +82,23 @@ class Location:
 
 
 def history_location(explicit: str | Path | None, storage: Storage, reports: Path, *,
-                     off: bool = False) -> Location | None:
+                     base: Path | None = None, off: bool = False) -> Location | None:
     """Where a run's history lives: the flag (a path or a ``postgresql://`` URL), else the
     DriftConfig's ``storage`` (postgres ``url``, or sqlite ``path``), else
-    ``<reports>/history.db``; None when history is turned off."""
+    ``<reports>/history.db``; None when history is turned off. A relative SQLite path
+    starts in ``base``, the directory the run was started in (default: the current one)."""
     if off:
         return None
     if explicit:
         text = str(explicit)
-        return Location(text if is_postgres_url(text) else Path(text))
+        return Location(text if is_postgres_url(text) else _under(base, Path(text)))
     if storage.type == "postgres" and storage.url:
         return Location(storage.url, storage.password_env, storage.password_file)
-    return Location(Path(storage.path or reports / DB_NAME))
+    return Location(_under(base, Path(storage.path or reports / DB_NAME)))
+
+
+def _under(base: Path | None, path: Path) -> Path:
+    return path if path.is_absolute() else (base or Path.cwd()) / path
 
 
 class RunHistory:

@@ -1,5 +1,10 @@
 """Compliance trend: pass % per run and per day, and whether it is improving or degrading.
 
+Pass % is over the checks actually evaluated (passed + drifted): a check that could not be
+evaluated (API error, 403, timeout) is counted apart, in ``errors``, so an API server that was
+down for a while never reads as compliance collapsing; a run in which nothing could be
+evaluated has no pass % and is left out of the rule and the chart.
+
 The rule (also in the README): fit a least-squares line to the pass % of the last
 :data:`WINDOW` runs (x = run index 0..n-1). The fitted change across the window,
 ``slope * (n - 1)`` in percentage points, is **improving** when >= +:data:`THRESHOLD_PP`,
@@ -37,13 +42,14 @@ class RunPoint:
     error: int
 
     @property
-    def ran(self) -> int:
-        return self.passed + self.failed + self.error
+    def evaluated(self) -> int:
+        """Checks that reached a verdict (passed or drifted); errors are not among them."""
+        return self.passed + self.failed
 
     @property
-    def pass_rate(self) -> float:
-        """Passed items as a percentage of those that ran (100 when none ran)."""
-        return round(100.0 * self.passed / self.ran, 1) if self.ran else 100.0
+    def pass_rate(self) -> float | None:
+        """Passed checks as a percentage of those evaluated; None when none was."""
+        return round(100.0 * self.passed / self.evaluated, 1) if self.evaluated else None
 
 
 def slope(values: Sequence[float]) -> float:
@@ -73,16 +79,20 @@ def direction(rates: Sequence[float], *, window: int = WINDOW,
 
 
 def daily(points: Sequence[RunPoint]) -> list[dict[str, Any]]:
-    """Pass % per UTC day: all items that ran that day, passed ones as a percentage."""
+    """Pass % per UTC day: the checks evaluated that day, passed ones as a percentage
+    (None when none was); ``errors`` counts the checks that could not be evaluated."""
     days: dict[str, list[int]] = {}
     for p in points:
         day = dt.datetime.fromtimestamp(p.finished, dt.UTC).strftime("%Y-%m-%d")
-        acc = days.setdefault(day, [0, 0, 0])
+        acc = days.setdefault(day, [0, 0, 0, 0])
         acc[0] += 1
         acc[1] += p.passed
-        acc[2] += p.ran
-    return [{"day": day, "runs": runs, "pass_rate": round(100.0 * passed / ran, 1) if ran
-             else 100.0} for day, (runs, passed, ran) in sorted(days.items())]
+        acc[2] += p.evaluated
+        acc[3] += p.error
+    return [{"day": day, "runs": runs,
+             "pass_rate": round(100.0 * passed / evaluated, 1) if evaluated else None,
+             "errors": errors}
+            for day, (runs, passed, evaluated, errors) in sorted(days.items())]
 
 
 @dataclass(frozen=True)
@@ -93,7 +103,13 @@ class Trend:
 
     @property
     def rates(self) -> list[float]:
-        return [p.pass_rate for p in self.points]
+        """Pass % of the runs that evaluated something, oldest first."""
+        return [p.pass_rate for p in self.points if p.pass_rate is not None]
+
+    @property
+    def errors(self) -> list[int]:
+        """Checks that could not be evaluated, per run (the runs of ``rates``)."""
+        return [p.error for p in self.points if p.pass_rate is not None]
 
     @property
     def direction(self) -> str:
@@ -107,7 +123,8 @@ class Trend:
         """The ``kspec.trend`` extra of the JSON report."""
         window = min(len(self.points), WINDOW)
         return {"direction": self.direction, "change_pp": self.change, "window": window,
-                "pass_rates": self.rates[-CHART_RUNS:], "daily": daily(self.points)[-7:],
+                "pass_rates": self.rates[-CHART_RUNS:], "errors": self.errors[-CHART_RUNS:],
+                "daily": daily(self.points)[-7:],
                 "rule": RULE}
 
     def line(self) -> str:
@@ -115,11 +132,14 @@ class Trend:
         recent = self.rates[-WINDOW:]
         if not recent:
             return "trend: no runs yet"
+        last = self.points[-1] if self.points else None
+        apart = (f"; {last.error} check(s) not evaluated, not counted"
+                 if last is not None and last.error else "")
         if len(recent) < MIN_RUNS:
             return (f"trend: stable (only {len(recent)} run(s) in the history; "
-                    f"pass {recent[-1]:.1f}%)")
+                    f"pass {recent[-1]:.1f}%{apart})")
         return (f"trend: {self.direction} ({self.change:+.1f} pp over {len(recent)} runs; "
-                f"pass {recent[0]:.1f}% -> {recent[-1]:.1f}%)")
+                f"pass {recent[0]:.1f}% -> {recent[-1]:.1f}%{apart})")
 
 
 def from_json(data: Mapping[str, Any]) -> list[float]:

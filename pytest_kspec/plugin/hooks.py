@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_kspec.errors import KspecError, SpecError
+from pytest_kspec.paths import spec_node_id
 from pytest_kspec.plugin import custom
 from pytest_kspec.plugin.keys import ATTEMPTS_KEY, OUTCOME_KEY, RUN_KEY, get_run
-from pytest_kspec.plugin.settings import Settings, add_options
+from pytest_kspec.plugin.settings import WORKER_BASE, Settings, add_options
 
 if TYPE_CHECKING:
     from pytest_kspec.cluster import Snapshot
@@ -73,9 +74,9 @@ def pytest_configure(config: pytest.Config) -> None:
         drift_config, remediate=settings.remediate,
         dry_run=settings.dry_run or settings.plan is not None,
         prune=settings.prune, max_deletions=settings.max_deletions)
-    spec_node = _spec_node(config, settings.spec)
+    spec_node = spec_node_id(settings.spec, settings.base)
     history = history_location(settings.history, drift_config.storage, settings.reports,
-                               off=settings.no_history)
+                               base=settings.base, off=settings.no_history)
     config.stash[RUN_KEY] = Run(spec, plan, access, spec_node=spec_node, reports=settings.reports,
                                 config=drift_config, remediation=remediation, history=history,
                                 plan_path=settings.plan, probe=settings.probe)
@@ -91,15 +92,6 @@ def pytest_configure(config: pytest.Config) -> None:
                                       "kspec-reporter")
         if config.pluginmanager.hasplugin("xdist"):
             config.pluginmanager.register(_XdistHooks(), "kspec-xdist")
-
-
-def _spec_node(config: pytest.Config, spec: Path) -> str:
-    """The spec file's node id, as pytest will name it (relative to rootdir)."""
-    path = spec.resolve()
-    try:
-        return path.relative_to(config.rootpath).as_posix()
-    except ValueError:
-        return path.as_posix()
 
 
 def _collect_spec(config: pytest.Config, spec: Path) -> None:
@@ -119,6 +111,7 @@ class _XdistHooks:
         from pytest_kspec.remediate import DeletionBudget
 
         run = get_run(node.config)
+        node.workerinput[WORKER_BASE] = str(node.config.invocation_params.dir)
         if run.access.kubeconfig:
             node.workerinput[_WORKER_KUBECONFIG] = run.access.kubeconfig
         if run.remediation.active:
@@ -151,6 +144,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         run.access.start_simulator()
     except KspecError as e:
         raise pytest.UsageError(str(e)) from None
+    try:
+        run.access.check()
+    except KspecError as e:
+        # One line and exit 2 (the session could not run), before any worker starts: not
+        # one error per item, and no report or history entry that would read as a 0 % run.
+        # pytest prints the Exit reason itself; the terminal reporter would repeat it.
+        config.pluginmanager.unregister(name="terminalreporter")
+        pytest.exit(f"kspec: cannot use the cluster, no check ran: {e}",
+                    returncode=pytest.ExitCode.INTERRUPTED)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -173,7 +175,9 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> SpecFile |
     if RUN_KEY in config.stash and file_path.resolve() == get_run(config).spec.path.resolve():
         from pytest_kspec.plugin.items import SpecFile
 
-        node: SpecFile = SpecFile.from_parent(parent, path=file_path)
+        # The spec's node id never follows rootdir (see pytest_kspec.paths.spec_node_id).
+        node: SpecFile = SpecFile.from_parent(parent, path=file_path,
+                                              nodeid=get_run(config).spec_node)
         return node
     return None
 

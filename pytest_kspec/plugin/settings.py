@@ -8,6 +8,10 @@ from pathlib import Path
 import pytest
 
 from pytest_kspec.cluster import DEFAULT_SIM_VERSION
+from pytest_kspec.paths import under
+
+WORKER_BASE = "kspec_base"
+"""workerinput key: the controller's invocation directory, so workers resolve paths alike."""
 
 
 def parse_types_option(text: str) -> frozenset[str]:
@@ -53,6 +57,7 @@ class Settings:
     plan: Path | None = None  # --kspec-plan: write the dry run's writes there for approval
     probe: bool = False  # --kspec-probe: efficacy probes (or DriftConfig detection.efficacy)
     metrics_file: Path | None = None  # --kspec-metrics-file: node-exporter textfile
+    base: Path = Path()  # the invocation directory: relative reports/history paths start here
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings | None:
@@ -70,6 +75,11 @@ class Settings:
             raise pytest.UsageError("--kspec-plan writes the fixes to a plan for approval "
                                     "instead of making them: drop --kspec-remediate (use "
                                     "--kspec-dry-run)")
+        # Relative paths follow the directory pytest was started in, as --junitxml and
+        # --html do, never pytest's rootdir: rootdir follows the paths on the command line
+        # (/etc/kspec/cluster-spec.yaml makes it /, a read-only root in a pod).
+        workerinput = getattr(config, "workerinput", None) or {}
+        base = Path(workerinput.get(WORKER_BASE) or config.invocation_params.dir)
         return cls(
             spec=Path(spec),
             kubeconfig=config.getoption("kspec_kubeconfig"),
@@ -80,16 +90,15 @@ class Settings:
             remediate=bool(config.getoption("kspec_remediate")),
             dry_run=bool(config.getoption("kspec_dry_run")),
             config=Path(cfg) if cfg else None,
-            reports=Path(config.rootpath, reports) if not Path(reports).is_absolute()
-            else Path(reports),
+            reports=under(base, reports),
             prune=bool(config.getoption("kspec_prune")),
             max_deletions=config.getoption("kspec_max_deletions"),
             history=config.getoption("kspec_history") or None,
             no_history=bool(config.getoption("kspec_no_history")),
-            plan=Path(config.invocation_params.dir, plan) if plan else None,
+            plan=under(base, plan) if plan else None,
             probe=bool(config.getoption("kspec_probe")),
-            metrics_file=Path(config.invocation_params.dir, metrics_file) if metrics_file
-            else None,
+            metrics_file=under(base, metrics_file) if metrics_file else None,
+            base=base,
         )
 
 
@@ -139,7 +148,8 @@ def add_options(parser: pytest.Parser) -> None:
                     help="DriftConfig (kspec.dev/v1) with detection, remediation and storage "
                          "settings; command-line flags override it.")
     group.addoption("--kspec-reports", dest="kspec_reports", metavar="DIR", default=None,
-                    help="where drift-report.json, JUnit and HTML reports go (default reports).")
+                    help="where drift-report.json, JUnit and HTML reports go (default reports; "
+                         "relative to the directory pytest was started in).")
     group.addoption("--kspec-history", dest="kspec_history", metavar="PATH|URL", default=None,
                     help="history database: a SQLite file or a postgresql:// URL (default: "
                          "the DriftConfig's storage, else <reports>/history.db).")

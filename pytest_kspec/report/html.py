@@ -159,14 +159,20 @@ def summary_html(trend: Mapping[str, Any] | None) -> str:
         return ""
     rates = [float(v) for v in trend.get("pass_rates") or []]
     days = "".join(f"<tr><td {_CELL}>{escape(str(d['day']))}</td><td {_CELL}>{d['runs']}</td>"
-                   f"<td {_CELL}>{d['pass_rate']:.1f}%</td></tr>"
+                   f"<td {_CELL}>{_percent(d.get('pass_rate'))}</td>"
+                   f"<td {_CELL}>{int(d.get('errors') or 0)}</td></tr>"
                    for d in trend.get("daily") or [])
     change = float(trend.get("change_pp") or 0.0)
     return (f'<div class="kspec-trend-summary"><h3>kspec trend: '
             f"{escape(str(trend.get('direction')))} ({change:+.1f} pp)</h3>"
             f"<p><small>{escape(str(trend.get('rule', '')))}</small></p>{trend_svg(rates)}"
             f'<table style="border-collapse:collapse"><tr><th {_CELL}>day (UTC)</th>'
-            f"<th {_CELL}>runs</th><th {_CELL}>pass %</th></tr>{days}</table></div>")
+            f"<th {_CELL}>runs</th><th {_CELL}>pass %</th><th {_CELL}>not evaluated</th></tr>"
+            f"{days}</table></div>")
+
+
+def _percent(value: Any) -> str:
+    return "n/a" if value is None else f"{float(value):.1f}%"
 
 
 def plan_html(plan: Mapping[str, Any] | None) -> str:

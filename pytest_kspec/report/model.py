@@ -159,10 +159,11 @@ def max_severity(severities: Iterable[str]) -> str:
     return _highest(found) if found else "none"
 
 
-def pass_rate(counts: Mapping[str, int]) -> float:
-    """Passed items as a percentage of the items that ran (skipped ones do not count)."""
-    ran = counts.get("passed", 0) + counts.get("failed", 0) + counts.get("error", 0)
-    return round(100.0 * counts.get("passed", 0) / ran, 1) if ran else 100.0
+def pass_rate(counts: Mapping[str, int]) -> float | None:
+    """Passed checks as a percentage of those evaluated (passed or drifted): errors and
+    skips are counted apart; None when nothing was evaluated."""
+    evaluated = counts.get("passed", 0) + counts.get("failed", 0)
+    return round(100.0 * counts.get("passed", 0) / evaluated, 1) if evaluated else None
 
 
 def summary_line(counts: Mapping[str, int], events: Sequence[Mapping[str, Any]]) -> str:

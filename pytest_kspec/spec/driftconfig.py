@@ -188,9 +188,13 @@ class DriftConfig:
         return cls()
 
 
-def load_drift_config(path: str | os.PathLike[str]) -> DriftConfig:
-    """Read and validate a DriftConfig file; raise SpecError listing every problem."""
-    return parse_drift_config(read_file(path, "--kspec-config"), os.fspath(path))
+def load_drift_config(path: str | os.PathLike[str], *,
+                      flag: str = "--kspec-config") -> DriftConfig:
+    """Read and validate a DriftConfig file; raise SpecError listing every problem.
+
+    ``flag`` is the option that named the file (``--config`` for the CLI), for the hint.
+    """
+    return parse_drift_config(read_file(path, flag), os.fspath(path))
 
 
 def parse_drift_config(data: bytes, source: str, *, now: float | None = None) -> DriftConfig:

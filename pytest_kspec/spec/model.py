@@ -66,9 +66,12 @@ class ClusterSpec:
         return f"{self.name}@{self.version}"
 
 
-def load_spec(path: str | os.PathLike[str]) -> ClusterSpec:
-    """Read and validate the spec file at ``path``; raise SpecError listing every problem."""
-    return parse_spec(read_file(path, "--kspec-spec"), os.fspath(path))
+def load_spec(path: str | os.PathLike[str], *, flag: str = "--kspec-spec") -> ClusterSpec:
+    """Read and validate the spec file at ``path``; raise SpecError listing every problem.
+
+    ``flag`` is the option that named the file (``--spec`` for the CLI), for the hint.
+    """
+    return parse_spec(read_file(path, flag), os.fspath(path))
 
 
 def parse_spec(data: bytes, source: str) -> ClusterSpec:

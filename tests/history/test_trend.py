@@ -43,16 +43,29 @@ def test_only_the_last_window_runs_count() -> None:
     assert direction(falling_then_flat)[0] == "stable"
 
 
-def test_pass_rate_counts_errors_as_not_passed_and_ignores_skips() -> None:
-    assert RunPoint("r", T0, passed=3, failed=0, error=1).pass_rate == 75.0
-    assert RunPoint("r", T0, passed=0, failed=0, error=0).pass_rate == 100.0
+def test_pass_rate_is_over_evaluated_checks_and_counts_errors_apart() -> None:
+    assert RunPoint("r", T0, passed=3, failed=1, error=5).pass_rate == 75.0
+    assert RunPoint("r", T0, passed=0, failed=0, error=6).pass_rate is None
+    assert RunPoint("r", T0, passed=0, failed=0, error=0).pass_rate is None
+
+
+def test_a_run_that_evaluated_nothing_leaves_the_trend_untouched() -> None:
+    healthy = [RunPoint(f"r{i}", T0 + i * 300, 9, 1, 0) for i in range(4)]
+    api_down = RunPoint("down", T0 + 4 * 300, 0, 0, 10)
+    partly = RunPoint("partly", T0 + 5 * 300, 9, 1, 3)
+    trend = Trend((*healthy, api_down, partly))
+    assert trend.rates == [90.0] * 5
+    assert trend.errors == [0, 0, 0, 0, 3]
+    assert trend.direction == "stable" and trend.change == 0.0
+    assert trend.line().endswith("pass 90.0% -> 90.0%; 3 check(s) not evaluated, not counted)")
 
 
 def test_daily_pass_rate_pools_the_items_of_each_utc_day() -> None:
-    points = [RunPoint("a", T0 + 60, 9, 1, 0), RunPoint("b", T0 + 3600, 7, 3, 0),
-              RunPoint("c", T0 + DAY + 1, 10, 0, 0)]
-    assert daily(points) == [{"day": "2025-01-15", "runs": 2, "pass_rate": 80.0},
-                             {"day": "2025-01-16", "runs": 1, "pass_rate": 100.0}]
+    points = [RunPoint("a", T0 + 60, 9, 1, 0), RunPoint("b", T0 + 3600, 7, 3, 2),
+              RunPoint("c", T0 + DAY + 1, 10, 0, 0), RunPoint("d", T0 + 2 * DAY, 0, 0, 4)]
+    assert daily(points) == [{"day": "2025-01-15", "runs": 2, "pass_rate": 80.0, "errors": 2},
+                             {"day": "2025-01-16", "runs": 1, "pass_rate": 100.0, "errors": 0},
+                             {"day": "2025-01-17", "runs": 1, "pass_rate": None, "errors": 4}]
 
 
 def test_trend_json_and_line() -> None:

@@ -89,7 +89,7 @@ def test_missing_sim_state_is_a_usage_error(pytester: pytest.Pytester, spec: Pat
     result.stderr.fnmatch_lines(["*nope.yaml: simulator state not found*"])
 
 
-def test_unreachable_cluster_errors_every_item_with_one_clear_line(
+def test_unreachable_cluster_is_one_line_exit_2_and_no_report(
         pytester: pytest.Pytester, spec: Path) -> None:
     kubeconfig = pytester.makefile(".kubeconfig", cfg=f"""\
 apiVersion: v1
@@ -99,11 +99,14 @@ users: [{{name: u, user: {{token: t}}}}]
 contexts: [{{name: ctx, context: {{cluster: c, user: u}}}}]
 current-context: ctx
 """)
-    result = pytester.runpytest("--kspec-spec", str(spec), "--kspec-kubeconfig", str(kubeconfig))
-    result.assert_outcomes(errors=6)
-    out = result.stdout.str()
-    assert "connection failed" in out
-    assert "Traceback" not in out
+    result = pytester.runpytest_subprocess("--kspec-spec", str(spec),
+                                           "--kspec-kubeconfig", str(kubeconfig))
+    assert result.ret == 2
+    lines = [line for line in result.outlines + result.errlines if line.strip()]
+    assert len(lines) == 1, lines
+    assert "no check ran" in lines[0] and "connection failed" in lines[0]
+    assert not (pytester.path / "reports" / "drift-report.json").exists()
+    assert not (pytester.path / "reports" / "history.db").exists()
 
 
 def test_help_shows_the_kspec_group(pytester: pytest.Pytester) -> None:
