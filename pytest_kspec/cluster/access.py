@@ -122,7 +122,10 @@ class ClusterAccess:
             cluster = self.cluster()
         except ClusterError as e:
             return {"server": "", "context": "", "error": str(e)}
-        return {"server": cluster.server, "context": cluster.context}
+        where = {"server": cluster.server, "context": cluster.context}
+        if cluster.namespace:
+            where["namespace"] = cluster.namespace
+        return where
 
     def close(self) -> None:
         if self._cluster is not None:

@@ -23,11 +23,11 @@ from urllib.parse import quote
 
 import urllib3
 
+from pytest_kspec.cluster import incluster
 from pytest_kspec.errors import ApiError, ClusterError
 
 log = logging.getLogger("pytest_kspec.cluster.client")
 
-IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 Objects = list[dict[str, Any]]
 _Slot = list[str]
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -102,12 +102,14 @@ class Cluster:
         *,
         server: str,
         context: str = "",
+        namespace: str = "",
         retry: RetryPolicy | None = None,
         seed: int | None = None,
     ) -> None:
         self._client = api_client
         self.server = server
         self.context = context
+        self.namespace = namespace  # in a pod: the service account's namespace
         self.retry = retry or RetryPolicy()
         self._rng = random.Random(seed)
         self._resources: dict[str, dict[str, Resource]] = {}
@@ -125,11 +127,13 @@ class Cluster:
         hint: str = "pass --kspec-kubeconfig PATH or --kspec-sim STATE",
     ) -> Cluster:
         """Connect the way kubectl does: ``kubeconfig``, else ``$KUBECONFIG``, else
-        ``~/.kube/config``, else the in-cluster service account. ``hint`` says which
+        ``~/.kube/config``, else the pod's service account (:mod:`.incluster`: the token
+        is re-read whenever its file changes). ``hint`` says which
         options choose a cluster, in the words of the caller (pytest or the CLI)."""
         from kubernetes import client, config
 
         cfg = client.Configuration()
+        namespace = ""
         path = kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None
         if path is None and Path("~/.kube/config").expanduser().is_file():
             path = str(Path("~/.kube/config").expanduser())
@@ -141,9 +145,10 @@ class Cluster:
                 config.load_kube_config(config_file=path, context=context,
                                         client_configuration=cfg, persist_config=False)
                 ctx = context or _current_context(path)
-            elif IN_CLUSTER_TOKEN.is_file():
-                config.load_incluster_config(client_configuration=cfg)
-                ctx = "in-cluster"
+            elif incluster.detected():
+                pod = incluster.load()
+                pod.apply(cfg)
+                ctx, namespace = "in-cluster", pod.namespace
             else:
                 raise ClusterError(
                     "no kubeconfig found ($KUBECONFIG, ~/.kube/config) and not running in a pod: "
@@ -154,7 +159,8 @@ class Cluster:
             where = path or "in-cluster config"
             raise ClusterError(f"{where}: cannot load cluster credentials: {_one_line(e)}") from e
         cfg.retries = False  # we retry ourselves, with backoff and Retry-After
-        return cls(client.ApiClient(configuration=cfg), server=cfg.host, context=ctx, retry=retry)
+        return cls(client.ApiClient(configuration=cfg), server=cfg.host, context=ctx,
+                   namespace=namespace, retry=retry)
 
     def close(self) -> None:
         self._client.close()

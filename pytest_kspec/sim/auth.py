@@ -52,6 +52,14 @@ class Authenticator:
         for token, (name, groups) in (users or {}).items():
             self._users[token] = UserInfo(name, tuple(groups))
 
+    def add(self, token: str, name: str, groups: Sequence[str]) -> None:
+        from pytest_kspec.sim.rbac import UserInfo
+
+        self._users[token] = UserInfo(name, tuple(groups))
+
+    def revoke(self, token: str) -> None:
+        self._users.pop(token, None)
+
     def user(self, authorization: str | None) -> Any:
         """The UserInfo for an ``Authorization`` header; 401 Status when unknown."""
         if authorization and authorization.startswith("Bearer "):

@@ -206,6 +206,14 @@ class Simulator:
     def kubeconfig_path(self) -> str:
         return str(Path(self._tmp) / "kubeconfig")
 
+    def add_token(self, token: str, user: str, groups: Sequence[str] = ()) -> None:
+        """Accept ``token`` as ``user`` from now on (a service-account token being issued)."""
+        self._auth.add(token, user, groups)
+
+    def revoke_token(self, token: str) -> None:
+        """Reject ``token`` from now on with 401 (a bound token that expired)."""
+        self._auth.revoke(token)
+
     def kubeconfig_for(self, token: str, path: str | None = None) -> str:
         """Write a kubeconfig using ``token`` (to ``path`` or a temp file); return its path."""
         target = path or str(Path(self._tmp) / f"kubeconfig-{uuid.uuid4().hex[:8]}")
