@@ -72,7 +72,7 @@ CREATE, UPDATE, DELETE, REPORT, FIX = "create", "update", "delete", "report", "f
 ACTIONS: tuple[str, ...] = (CREATE, UPDATE, DELETE, REPORT, FIX)
 """``fix``: a user's check ran its registered fix (see :mod:`pytest_kspec.remediate.custom`)."""
 
-RBAC_FILE = "manifests/rbac.yaml"
+RBAC_FILE = "manifests/base/rbac.yaml"
 POLICY_ROLE = "kspec-remediate"
 RESOURCE_ROLE = "kspec-remediate-resources"
 RESOURCE_SETTINGS = ("report", "delete")

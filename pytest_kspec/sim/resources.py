@@ -74,6 +74,8 @@ BUILTINS: tuple[ResourceType, ...] = (
     _r("", "services", "service", "Service", True, ("svc",), ("all",), ("status",)),
     _r("", "serviceaccounts", "serviceaccount", "ServiceAccount", True, ("sa",)),
     _r("", "configmaps", "configmap", "ConfigMap", True, ("cm",)),
+    _r("", "persistentvolumeclaims", "persistentvolumeclaim", "PersistentVolumeClaim", True,
+       ("pvc",), (), ("status",)),
     _r("", "secrets", "secret", "Secret", True),
     _r("", "nodes", "node", "Node", False, ("no",), (), ("status",)),
     _r("", "events", "event", "Event", True, ("ev",)),

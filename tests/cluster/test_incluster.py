@@ -57,7 +57,7 @@ class Mount:
 @pytest.fixture
 def sim() -> Iterator[Simulator]:
     objects = (load_objects([REPO / "examples/demo-cluster.yaml"])
-               + load_objects([REPO / "manifests/rbac.yaml"]))
+               + load_objects([REPO / "manifests/base/rbac.yaml"]))
     with Simulator(objects=objects, kyverno=True, rbac=True,
                    users={"tok-1": (SA_USER, SA_GROUPS)}) as s:
         yield s

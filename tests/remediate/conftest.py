@@ -16,7 +16,7 @@ from pytest_kspec.desired import generate_policies
 from pytest_kspec.sim import Simulator
 from pytest_kspec.spec import load_spec
 
-RBAC_MANIFEST = Path(__file__).resolve().parents[2] / "manifests" / "rbac.yaml"
+RBAC_MANIFEST = Path(__file__).resolve().parents[2] / "manifests" / "base" / "rbac.yaml"
 POLICY = ("kyverno.io/v1", "ClusterPolicy")
 
 

@@ -179,7 +179,7 @@ def test_read_only_token_fails_with_a_clear_message(cluster: Cluster, sim_for: S
     assert "\n" not in error
     assert 'cannot create clusterpolicies.kyverno.io "require-run-as-non-root"' in error
     assert "403" in error and "kspec-remediate ClusterRole" in error
-    assert "manifests/rbac.yaml" in error
+    assert "manifests/base/rbac.yaml" in error
     assert sim.get(*POLICY, "require-run-as-non-root") is None
     assert "1 failed" in result.stdout
 

@@ -201,7 +201,7 @@ def test_forbidden_pod_delete_names_the_resources_role(cluster: Objects, env: An
     (attempt,) = e.remediator().remediate(e.outcome(f"resource::{PRIVILEGED}"))
     assert attempt["status"] == "failed"
     assert attempt["error"].startswith('forbidden: cannot delete pods "debug" (403)')
-    assert "kspec-remediate-resources ClusterRole from manifests/rbac.yaml" in attempt["error"]
+    assert "kspec-remediate-resources ClusterRole from manifests/base/rbac.yaml" in attempt["error"]
 
 
 def test_dry_run_delete_sends_dry_run_and_keeps_the_pod(cluster: Objects, env: Any) -> None:
