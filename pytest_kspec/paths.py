@@ -1,6 +1,6 @@
 """Where a run writes and how it names its items, whatever pytest's rootdir is.
 
-PYTEST_DONT_REWRITE
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 
 pytest derives its rootdir from every path on the command line (``--kspec-spec
 /etc/kspec/cluster-spec.yaml`` makes it ``/``; a ``--kspec-sim`` file in another checkout makes

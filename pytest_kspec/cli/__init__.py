@@ -5,6 +5,6 @@ PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 
 from __future__ import annotations
 
-from pytest_kspec.cli.main import main
+from pytest_kspec.cli.main import EXIT_DRIFT, EXIT_INCOMPLETE, EXIT_OK, build_parser, main
 
-__all__ = ["main"]
+__all__ = ["EXIT_DRIFT", "EXIT_INCOMPLETE", "EXIT_OK", "build_parser", "main"]

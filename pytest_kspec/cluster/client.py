@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 import urllib3
 
-from pytest_kspec.cluster import incluster
+from pytest_kspec.cluster import incluster  # a sibling module, not the package's lazy names
 from pytest_kspec.errors import ApiError, ClusterError
 
 log = logging.getLogger("pytest_kspec.cluster.client")

@@ -10,6 +10,8 @@ Bound service-account tokens expire (about an hour) and the kubelet writes a fre
 into the file before then, by swapping a symlink. The token is re-read whenever the file
 changes — a ``stat`` per request, following the symlink — so a long-running watch keeps
 working across every rotation instead of failing with 401 at the first.
+
+PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations

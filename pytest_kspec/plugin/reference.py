@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from importlib import resources
 from typing import Any
 
-from pytest_kspec.cli.main import EXIT_DRIFT, EXIT_INCOMPLETE, EXIT_OK, build_parser
+from pytest_kspec.cli import EXIT_DRIFT, EXIT_INCOMPLETE, EXIT_OK, build_parser
 from pytest_kspec.plugin.settings import add_options
 from pytest_kspec.report import ItemRecord, RunReport
 
@@ -44,6 +44,12 @@ DRIFT_CONFIG_FIELDS: Mapping[str, str] = {
     "spec.remediation.maxDeletions": "most objects deleted per run, across xdist workers "
                                      "(default 5)",
     "spec.remediation.resources": "check id → `report` or `delete` (pods without an owner)",
+    "spec.remediation.loopBreaker": "watch mode: stop fixing a resource something keeps "
+                                    "changing back",
+    "spec.remediation.loopBreaker.restores": "restores within `window` after which the "
+                                             "resource is left alone (default 3)",
+    "spec.remediation.loopBreaker.window": "the window those restores are counted in "
+                                           "(default 10m)",
     "spec.alerts": "where drift is announced",
     "spec.alerts.enabled": "send alerts at all",
     "spec.alerts.webhook": "one generic or Slack webhook",
