@@ -36,7 +36,7 @@ log = logging.getLogger("pytest_kspec.detect.efficacy")
 
 ENFORCES, NOT_ENFORCING, ERROR = "enforces", "not-enforcing", "error"
 PROBE_ROLE = "kspec-probe"
-RBAC_FILE = "manifests/rbac.yaml"
+RBAC_FILE = "manifests/base/rbac.yaml"
 DEFAULT_NAMESPACE = "default"
 _SHORT = 300
 

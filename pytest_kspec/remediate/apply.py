@@ -29,7 +29,7 @@ __all__ = ["PlanApplier"]
 
 log = logging.getLogger("pytest_kspec.remediate.apply")
 
-RBAC_FILE = "manifests/rbac.yaml"
+RBAC_FILE = "manifests/base/rbac.yaml"
 
 
 class PlanApplier:

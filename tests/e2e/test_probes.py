@@ -27,7 +27,7 @@ PRIVILEGED = "disallow-privileged-containers"
 
 
 def _rbac() -> list[dict[str, Any]]:
-    return [d for d in yaml.safe_load_all((REPO / "manifests/rbac.yaml").read_text()) if d]
+    return [d for d in yaml.safe_load_all((REPO / "manifests/base/rbac.yaml").read_text()) if d]
 
 
 def _probes(sim: Simulator) -> list[Any]:
@@ -106,7 +106,7 @@ def test_without_create_pods_the_probe_is_an_error_naming_the_role(cluster: Clus
     (error,) = [e for e in result.report["kspec"]["errors"]  # type: ignore[index]
                 if e["node_id"].endswith(PRIVILEGED)]
     assert "cannot create pods in namespace default (403)" in error["message"]
-    assert "bind the kspec-probe ClusterRole from manifests/rbac.yaml" in error["message"]
+    assert "bind the kspec-probe ClusterRole from manifests/base/rbac.yaml" in error["message"]
     assert "passed" not in {result.item(f"policy::{n}")["status"] for n in _enforced(cluster)}
     # With the opt-in role bound, the same token probes, and admission refuses each pod.
     assert allowed.returncode == 0, allowed.stdout
