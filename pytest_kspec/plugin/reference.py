@@ -97,6 +97,18 @@ DRIFT_CONFIG_FIELDS: Mapping[str, str] = {
     "spec.alerts.channels[].username": "SMTP user",
     "spec.alerts.channels[].passwordEnv": "environment variable holding the SMTP password",
     "spec.alerts.channels[].passwordFile": "file holding the SMTP password",
+    "spec.waivers": "accepted exceptions: waived events are neither drift nor remediated",
+    "spec.waivers[].name": "the waiver's name (in reports)",
+    "spec.waivers[].check": "the compliance check id it waives",
+    "spec.waivers[].policy": "the policy name it waives",
+    "spec.waivers[].resources": "which resources: without it, every resource of the check",
+    "spec.waivers[].resources.namespace": "namespace glob",
+    "spec.waivers[].resources.name": "name glob",
+    "spec.waivers[].resources.labels": "labels the resource must carry",
+    "spec.waivers[].reason": "why the exception is accepted (required)",
+    "spec.waivers[].owner": "who answers for it (required)",
+    "spec.waivers[].expires": "date it stops waiving (required; at most 90 days ahead)",
+    "spec.allowLongWaivers": "allow waivers expiring more than 90 days ahead",
     "spec.storage": "the history",
     "spec.storage.type": "`sqlite`",
     "spec.storage.path": "history database (default `<reports>/history.db`; relative paths "
@@ -152,6 +164,7 @@ REPORT_FIELDS: Mapping[str, str] = {
                    "`pass_rates`, `errors`, `daily`, `rule`",
     "kspec.plan": "the remediation plan written this run (`--kspec-plan`)",
     "kspec.alerts": "alerts sent this run",
+    "kspec.waivers": "waivers in force, expiring soon or expired, and what they waived",
 }
 
 PYTEST_EXIT_CODES = (
