@@ -110,7 +110,10 @@ DRIFT_CONFIG_FIELDS: Mapping[str, str] = {
     "spec.waivers[].expires": "date it stops waiving (required; at most 90 days ahead)",
     "spec.allowLongWaivers": "allow waivers expiring more than 90 days ahead",
     "spec.storage": "the history",
-    "spec.storage.type": "`sqlite`",
+    "spec.storage.type": "`sqlite` or `postgres`",
+    "spec.storage.url": "with `postgres`: the `postgresql://` URL (no password in it)",
+    "spec.storage.passwordEnv": "environment variable holding the PostgreSQL password",
+    "spec.storage.passwordFile": "file holding the PostgreSQL password (a mounted Secret)",
     "spec.storage.path": "history database (default `<reports>/history.db`; relative paths "
                          "start in the directory the run was started in)",
     "spec.storage.retention": "runs older than this are pruned (default 30d)",
