@@ -228,8 +228,6 @@ def _detect_once(plan: Plan, access: ClusterAccess, config: DriftConfig,
     started = time.monotonic()
     run = Run(plan.spec, plan, access, spec_node=spec_node_id(plan.spec.path, base),
               reports=reports, config=config, remediation=remediation, history=history,
-    run = Run(plan.spec, plan, access, spec_node=spec_node_id(plan.spec.path, base),
-              reports=reports, config=config, remediation=remediation, history=history,
               source="cli", plan_path=Path(plan_file) if plan_file else None,
               probe=getattr(args, "probe", False))
     properties: dict[str, dict[str, str]] = {}

@@ -34,6 +34,10 @@ DRIFT_CONFIG_FIELDS: Mapping[str, str] = {
     "spec.detection.compliance": "the spec's compliance checks over live resources",
     "spec.detection.configuration": "Kubernetes version within the spec's bounds",
     "spec.detection.resources": "`resource::` items for `remediation.resources` checks",
+    "spec.detection.efficacy": "efficacy probes: a dry-run pod per Enforce policy must be "
+                               "refused (as `--kspec-probe`; needs the `kspec-probe` role)",
+    "spec.detection.probeNamespace": "namespace the probe pods are dry-run in (default "
+                                     "`default`)",
     "spec.interval": "time between runs in watch mode (default 5m, at least 10s)",
     "spec.remediation": "what runs may fix (nothing unless asked)",
     "spec.remediation.auto": "remediate without `--kspec-remediate` (`kspec drift detect "
