@@ -139,6 +139,7 @@ REPORT_FIELDS: Mapping[str, str] = {
     "drift.summary.compliance": "compliance events",
     "drift.summary.configuration": "configuration events",
     "drift.summary.resources": "resource events",
+    "drift.summary.custom": "events from custom checks in `checks/`",
     "events": "one per drifted resource (format: the drift plan's Drift Report Format)",
     "events[].type": "`policy`, `compliance`, `configuration` or `resource`",
     "events[].severity": "`critical`, `high`, `medium`, `low` or `info`",
