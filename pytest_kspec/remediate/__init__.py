@@ -8,6 +8,12 @@ from __future__ import annotations
 
 from pytest_kspec.remediate.apply import PlanApplier, apply_line
 from pytest_kspec.remediate.custom import FixClient
+from pytest_kspec.remediate.options import (
+    DeletionBudget,
+    MemoryRecorder,
+    RemediationOptions,
+    RemediationRecorder,
+)
 from pytest_kspec.remediate.plan import (
     DEFAULT_MAX_AGE,
     PlanBuilder,
@@ -18,12 +24,8 @@ from pytest_kspec.remediate.plan import (
     plan_age,
     write_plan,
 )
-from pytest_kspec.remediate.remediation import (
-    DeletionBudget,
-    MemoryRecorder,
-    RemediationOptions,
-    RemediationRecorder,
-    Remediator,
+from pytest_kspec.remediate.remediator import Remediator
+from pytest_kspec.remediate.render import (
     remediation_line,
     remediation_properties,
     remediation_text,

@@ -28,7 +28,8 @@ from pytest_kspec.errors import KspecError
 if TYPE_CHECKING:
     from pytest_kspec.cluster import Cluster, Snapshot
     from pytest_kspec.detect import DriftEvent
-    from pytest_kspec.remediate.remediation import DeletionBudget, Remediator
+    from pytest_kspec.remediate.options import DeletionBudget
+    from pytest_kspec.remediate.remediator import Remediator
 
 log = logging.getLogger("pytest_kspec.remediate.custom")
 

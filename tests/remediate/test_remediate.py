@@ -12,13 +12,9 @@ from e2e.conftest import _pod
 
 from pytest_kspec.cluster import AccessOptions, Cluster, ClusterAccess, Snapshot
 from pytest_kspec.detect import Detector, Outcome, Plan, make_plan
-from pytest_kspec.remediate.remediation import (
-    DeletionBudget,
-    RemediationOptions,
-    Remediator,
-    remediation_counts,
-    remediation_line,
-)
+from pytest_kspec.remediate.options import DeletionBudget, RemediationOptions
+from pytest_kspec.remediate.remediator import Remediator
+from pytest_kspec.remediate.render import remediation_counts, remediation_line
 from pytest_kspec.run import Run
 from pytest_kspec.sim import Simulator
 from pytest_kspec.spec import load_spec

@@ -6,7 +6,8 @@ never overwritten), deletions carry uid preconditions and are capped per run, dr
 the very same requests with ``dryRun=All``, and a write only counts as ``verified`` once the
 object, read back from the API server, matches the spec. Compliance and configuration drift
 are never touched (``manual-required``); users' own checks run the fix they registered, if
-any (:mod:`pytest_kspec.remediate.custom`). Every attempt goes to a :class:`RemediationRecorder`.
+any (:mod:`pytest_kspec.remediate.custom`). Every attempt goes to a :class:`RemediationRecorder`
+(:mod:`pytest_kspec.remediate.options`).
 
 PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
@@ -14,15 +15,10 @@ PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 from __future__ import annotations
 
 import copy
-import fcntl
 import json
 import logging
-import os
-import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from pytest_kspec.detect import (
     COMPLIANCE,
@@ -41,162 +37,35 @@ from pytest_kspec.detect import (
 )
 from pytest_kspec.errors import ApiError, KspecError
 from pytest_kspec.remediate.custom import custom_block
+from pytest_kspec.remediate.options import (
+    APPLIED,
+    CREATE,
+    DELETE,
+    DRY_RUN,
+    FAILED,
+    MANUAL,
+    REPORT,
+    SKIPPED,
+    UPDATE,
+    VERIFIED,
+    DeletionBudget,
+    RemediationOptions,
+)
+from pytest_kspec.remediate.render import short_value
 from pytest_kspec.remediate.writes import planned_write
-from pytest_kspec.report import REMEDIATION_STATUSES, remediation_counts, utc_now
+from pytest_kspec.report import utc_now
 
-__all__ = [
-    "ACTIONS",
-    "STATUSES",
-    "DeletionBudget",
-    "MemoryRecorder",
-    "RemediationOptions",
-    "RemediationRecorder",
-    "Remediator",
-    "remediation_counts",
-    "remediation_line",
-    "remediation_properties",
-    "remediation_text",
-]
+__all__ = ["Remediator"]
 
 if TYPE_CHECKING:
     from pytest_kspec.cluster import Cluster, Snapshot
     from pytest_kspec.detect import Violation
-    from pytest_kspec.spec import DriftConfig
 
-log = logging.getLogger("pytest_kspec.remediate.remediation")
-
-APPLIED, VERIFIED, FAILED = "applied", "verified", "failed"
-DRY_RUN, MANUAL, SKIPPED = "dry-run", "manual-required", "skipped"
-STATUSES: tuple[str, ...] = REMEDIATION_STATUSES  # applied, verified, failed, dry-run, ...
-CREATE, UPDATE, DELETE, REPORT, FIX = "create", "update", "delete", "report", "fix"
-ACTIONS: tuple[str, ...] = (CREATE, UPDATE, DELETE, REPORT, FIX)
-"""``fix``: a user's check ran its registered fix (see :mod:`pytest_kspec.remediate.custom`)."""
+log = logging.getLogger("pytest_kspec.remediate.remediator")
 
 RBAC_FILE = "manifests/base/rbac.yaml"
 POLICY_ROLE = "kspec-remediate"
 RESOURCE_ROLE = "kspec-remediate-resources"
-RESOURCE_SETTINGS = ("report", "delete")
-_SHORT = 60
-
-
-class RemediationRecorder(Protocol):
-    """Where remediation attempts go (the audit trail); the history store implements it.
-
-    ``record`` is called once per attempt — dry-run, skipped and manual-required included —
-    with a plain JSON-ready mapping:
-
-    - ``node_id``: the item (``cluster-spec.yaml::policy::require-run-as-non-root``)
-    - ``resource``: what was acted on (``ClusterPolicy/x``, ``Pod/ns/name``)
-    - ``action``: ``create``, ``update``, ``delete`` or ``report``
-    - ``status``: ``applied``, ``verified``, ``failed``, ``dry-run``, ``manual-required``
-      or ``skipped``
-    - ``dry_run``: whether the requests were sent with ``dryRun=All``
-    - ``timestamp``: RFC 3339 UTC (``2025-01-15T10:30:05Z``)
-    - ``error``: one line saying why it failed or was skipped, else None
-    - ``details``: a mapping — the field diff of an update (``changes``: path, from, to),
-      the resourceVersion or uid the write was guarded by, the owner of a pod, a reason
-    """
-
-    def record(self, attempt: Mapping[str, Any]) -> None: ...
-
-
-class MemoryRecorder:
-    """The default recorder: keeps every attempt in ``attempts`` (thread-safe)."""
-
-    def __init__(self) -> None:
-        self.attempts: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-
-    def record(self, attempt: Mapping[str, Any]) -> None:
-        with self._lock:
-            self.attempts.append(dict(attempt))
-
-
-@dataclass(frozen=True)
-class RemediationOptions:
-    """What may be fixed and how.
-
-    ``explicit`` (``--kspec-remediate`` / ``--kspec-dry-run`` / ``kspec drift remediate``)
-    covers every type the run checks; ``auto`` (DriftConfig ``remediation.auto``) only the
-    types in ``auto_types``. ``resources`` maps a compliance check id to ``report`` or
-    ``delete``; ``prune`` allows deleting extra kspec policies; ``max_deletions`` caps
-    destructive actions per run.
-    """
-
-    explicit: bool = False
-    auto: bool = False
-    dry_run: bool = False
-    auto_types: frozenset[str] = frozenset({POLICY})
-    prune: bool = False
-    max_deletions: int = 5
-    resources: Mapping[str, str] = field(default_factory=dict, hash=False)
-
-    @property
-    def active(self) -> bool:
-        return self.explicit or self.auto
-
-    def applies_to(self, kind: str) -> bool:
-        """Whether drift of type ``kind`` is remediated in this run."""
-        return self.explicit or (self.auto and kind in self.auto_types)
-
-    @classmethod
-    def resolve(cls, config: DriftConfig, *, remediate: bool = False, dry_run: bool = False,
-                prune: bool = False, max_deletions: int | None = None,
-                allow_auto: bool = True) -> RemediationOptions:
-        """Command-line flags over the DriftConfig; ``allow_auto`` False is
-        ``--no-auto-remediate``. A dry run alone already plans the fixes."""
-        rem = config.remediation
-        return cls(explicit=remediate or dry_run, auto=rem.auto and allow_auto,
-                   dry_run=dry_run or rem.dry_run, auto_types=rem.types,
-                   prune=prune or rem.prune,
-                   max_deletions=rem.max_deletions if max_deletions is None else max_deletions,
-                   resources=dict(rem.resources))
-
-
-class DeletionBudget:
-    """How many destructive actions the run may still take.
-
-    In memory by default; with ``path`` the count lives in that file under an exclusive lock,
-    so every xdist worker of one run draws from the same budget.
-    """
-
-    def __init__(self, limit: int, path: Path | None = None) -> None:
-        self.limit = max(int(limit), 0)
-        self.path = path
-        self._used = 0
-        self._lock = threading.Lock()
-
-    def take(self) -> bool:
-        """Reserve one deletion; False once ``limit`` deletions were taken this run."""
-        with self._lock:
-            if self.path is None:
-                if self._used >= self.limit:
-                    return False
-                self._used += 1
-                return True
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                raw = os.read(fd, 64).decode("ascii", "replace").strip()
-                used = int(raw) if raw.isdigit() else 0
-                if used >= self.limit:
-                    return False
-                os.lseek(fd, 0, os.SEEK_SET)
-                os.ftruncate(fd, 0)
-                os.write(fd, str(used + 1).encode("ascii"))
-                return True
-            finally:
-                os.close(fd)  # closing releases the lock
-
-    @property
-    def used(self) -> int:
-        if self.path is None:
-            return self._used
-        try:
-            raw = self.path.read_text(encoding="ascii").strip()
-        except OSError:
-            return 0
-        return int(raw) if raw.isdigit() else 0
 
 
 class Remediator:
@@ -221,7 +90,8 @@ class Remediator:
 
     def remediate(self, outcome: Outcome, node_id: str = "") -> list[dict[str, Any]]:
         """Fix what ``outcome`` found; sets each event's ``remediation`` block and returns
-        the attempts (see :class:`RemediationRecorder`), one per resource acted on."""
+        the attempts (see :class:`~pytest_kspec.remediate.options.RemediationRecorder`), one
+        per resource acted on."""
         target = outcome.target
         if not outcome.failed or not outcome.events:
             return []
@@ -481,53 +351,6 @@ class Remediator:
                            error=f"{resource} was deleted but is still there")
 
 
-# -- report helpers ------------------------------------------------------------------------
-
-
-def remediation_line(events: Iterable[Mapping[str, Any]]) -> str | None:
-    """``remediation: 4 drifted, 2 fixed (verified), 1 failed, 1 need a person, ...``;
-    None when nothing was remediated in this run."""
-    c = remediation_counts(events)
-    if not c["drifted"]:
-        return None
-    parts = [f"{c['drifted']} drifted", f"{c[VERIFIED]} fixed (verified)",
-             f"{c[FAILED]} failed", f"{c[MANUAL]} need a person",
-             f"{c[DRY_RUN]} dry-run planned"]
-    if c[APPLIED]:
-        parts.append(f"{c[APPLIED]} applied, not verified")
-    if c[SKIPPED]:
-        parts.append(f"{c[SKIPPED]} skipped")
-    return "remediation: " + ", ".join(parts)
-
-
-def remediation_properties(events: Sequence[DriftEvent]) -> list[tuple[str, str]]:
-    """JUnit properties ``kspec.remediation.action`` / ``.status`` (comma-joined)."""
-    blocks = [e.remediation for e in events if e.remediation]
-    if not blocks:
-        return []
-    actions = sorted({str(b["action"]) for b in blocks})
-    statuses = sorted({str(b["status"]) for b in blocks})
-    return [("kspec.remediation.action", ",".join(actions)),
-            ("kspec.remediation.status", ",".join(statuses))]
-
-
-def remediation_text(events: Sequence[DriftEvent]) -> str:
-    """One line per remediated event: what was done, its status, and why."""
-    lines = []
-    for event in events:
-        block = event.remediation
-        if not block:
-            continue
-        why = block.get("error") or (block.get("details") or {}).get("reason") or ""
-        head = f"{event.resource}: {block['action']} → {block['status']}"
-        lines.append(f"{head}: {why}" if why else head)
-        if block["status"] == DRY_RUN:
-            for change in (block.get("details") or {}).get("changes") or []:
-                lines.append(f"    {change['path']}: {_short(change['from'])} → "
-                             f"{_short(change['to'])}")
-    return "\n".join(lines)
-
-
 # -- helpers -------------------------------------------------------------------------------
 
 
@@ -577,15 +400,10 @@ def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def _short(value: Any) -> str:
-    text = value if isinstance(value, str) else _json(value)
-    return text if len(text) <= _SHORT else text[: _SHORT - 3] + "..."
-
-
 def _describe(cmp: PolicyComparison) -> str:
     if cmp.drift in ("missing", "deleted"):
         return "it is absent"
-    parts = [f"{c.path}: expected {_short(c.expected)}, got {_short(c.actual)}"
+    parts = [f"{c.path}: expected {short_value(c.expected)}, got {short_value(c.actual)}"
              for c in cmp.changes[:3]]
     more = len(cmp.changes) - 3
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
