@@ -183,9 +183,9 @@ def test_custom_checks_in_every_report_and_the_history(suite: Cluster) -> None:
 
 def test_an_erroring_custom_check_is_an_error(suite: Cluster) -> None:
     """A check whose read is forbidden (403) is an error in every report, never a pass: run
-    with kspec's own read-only ClusterRole (manifests/rbac.yaml), which never reads Secrets."""
+    with kspec's own read-only ClusterRole (manifests/base/rbac.yaml), which never reads Secrets."""
     (suite.spec_path.parent / "checks" / "test_secrets.py").write_text(ERRORING)
-    rbac = Path(__file__).resolve().parents[2] / "manifests" / "rbac.yaml"
+    rbac = Path(__file__).resolve().parents[2] / "manifests" / "base" / "rbac.yaml"
     for obj in yaml.safe_load_all(rbac.read_text()):
         if obj:
             suite.add(obj)
