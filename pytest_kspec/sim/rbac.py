@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from pytest_kspec.sim.selectors import label_selector_matches
+
 __all__ = [
     "Attributes",
     "Decision",
@@ -98,25 +100,6 @@ def _describe_subject(subject: dict[str, Any], binding_namespace: str) -> str:
     return f"{kind} {json.dumps(name)}"
 
 
-def _matches_labels(selector: dict[str, Any], labels: dict[str, str]) -> bool:
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr.get("key", ""), expr.get("operator"), expr.get("values") or []
-        if op == "In" and labels.get(key) not in values:
-            return False
-        if op == "NotIn" and key in labels and labels[key] in values:
-            return False
-        if op == "Exists" and key not in labels:
-            return False
-        if op == "DoesNotExist" and key in labels:
-            return False
-        if op not in ("In", "NotIn", "Exists", "DoesNotExist"):
-            return False
-    return True
-
-
 def effective_cluster_role_rules(
     role: dict[str, Any], cluster_roles: list[dict[str, Any]], _seen: frozenset[str] = frozenset()
 ) -> list[dict[str, Any]]:
@@ -135,7 +118,7 @@ def effective_cluster_role_rules(
         matched = sorted(
             (r for r in cluster_roles
              if r.get("metadata", {}).get("name") != name
-             and _matches_labels(selector or {}, r.get("metadata", {}).get("labels") or {})),
+             and label_selector_matches(selector or {}, r.get("metadata", {}).get("labels") or {})),
             key=lambda r: str(r.get("metadata", {}).get("name", "")),
         )
         for other in matched:

@@ -162,3 +162,24 @@ def combine(*matchers: Matcher | None) -> Matcher | None:
     if len(active) == 1:
         return active[0]
     return lambda obj: all(m(obj) for m in active)
+
+
+def label_selector_matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """Does a LabelSelector object (``matchLabels`` and ``matchExpressions``, ANDed) select
+    ``labels``? An empty selector selects everything; an unknown operator selects nothing."""
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr.get("key", ""), expr.get("operator"), expr.get("values") or []
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+        if op not in ("In", "NotIn", "Exists", "DoesNotExist"):
+            return False
+    return True

@@ -15,6 +15,7 @@ from typing import Any
 
 from pytest_kspec.sim.controllers.manager import Manager
 from pytest_kspec.sim.resources import ResourceType
+from pytest_kspec.sim.selectors import label_selector_matches
 from pytest_kspec.sim.status import StatusError
 from pytest_kspec.sim.store import Key
 
@@ -63,20 +64,7 @@ def selector_matches(selector: Any, labels: dict[str, str]) -> bool:
         return False
     if "matchLabels" not in selector and "matchExpressions" not in selector:
         return all(labels.get(k) == v for k, v in selector.items())
-    for k, v in (selector.get("matchLabels") or {}).items():
-        if labels.get(k) != v:
-            return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
-        if op == "In" and labels.get(key) not in values:
-            return False
-        if op == "NotIn" and key in labels and labels[key] in values:
-            return False
-        if op == "Exists" and key not in labels:
-            return False
-        if op == "DoesNotExist" and key in labels:
-            return False
-    return True
+    return label_selector_matches(selector, labels)
 
 
 def owner_ref(owner: dict[str, Any]) -> dict[str, Any]:
