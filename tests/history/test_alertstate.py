@@ -4,37 +4,12 @@ audit chain."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
+from pytest_kspec.alerts import Delivery, Sent
 from pytest_kspec.history import AlertStateStore, Scope, deliveries
 from tests.history.conftest import Backend
 
 SCOPE = Scope("shop-prod", "https://10.0.0.1:6443", "uid-a", name="prod")
 T0 = 1_736_899_200.5
-
-
-@dataclass
-class Sent:
-    key: str
-    resource: str
-    state: str
-    at: float
-    severity: str
-
-
-@dataclass
-class Delivery:
-    channel: str
-    type: str
-    result: str
-    counts: dict[str, int] = field(default_factory=dict)
-    attempts: int = 1
-    error: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return {"channel": self.channel, "type": self.type, "result": self.result,
-                "attempts": self.attempts, "error": self.error}
 
 
 def test_alert_state_round_trips_and_failed_deliveries_are_audited(backend: Backend) -> None:
@@ -48,7 +23,7 @@ def test_alert_state_round_trips_and_failed_deliveries_are_audited(backend: Back
         sent, last = state.load("ops")
         assert sent == {"fp1": ("policy::p", "ClusterPolicy/p", "reminder", T0 + 60, "high")}
         assert last == T0 + 60  # fractional seconds kept (DOUBLE PRECISION on PostgreSQL)
-        state.record(Delivery("ops", "webhook", "sent", {"new": 2}), "run-1", T0)
+        state.record(Delivery("ops", "webhook", "sent", {"new": 2}, 1), "run-1", T0)
         state.record(Delivery("ops", "webhook", "failed", {"new": 1}, 3, "HTTP 502"), "run-2",
                      T0 + 300)
         assert [(d["result"], d["new"], d["attempts"]) for d in deliveries(store)] == [
