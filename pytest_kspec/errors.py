@@ -5,6 +5,9 @@ PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 
 from __future__ import annotations
 
+# Where the ClusterRoles that a 403's hint names are defined (kustomize base).
+RBAC_FILE = "manifests/base/rbac.yaml"
+
 
 class KspecError(Exception):
     """Base of every error pytest-kspec raises on purpose.

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_kspec.desired import probe_pod
 from pytest_kspec.detect.policydrift import DriftEvent
-from pytest_kspec.errors import ApiError
+from pytest_kspec.errors import RBAC_FILE, ApiError
 
 if TYPE_CHECKING:
     from pytest_kspec.cluster import Cluster
@@ -36,7 +36,6 @@ log = logging.getLogger("pytest_kspec.detect.efficacy")
 
 ENFORCES, NOT_ENFORCING, ERROR = "enforces", "not-enforcing", "error"
 PROBE_ROLE = "kspec-probe"
-RBAC_FILE = "manifests/base/rbac.yaml"
 DEFAULT_NAMESPACE = "default"
 _SHORT = 300
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pytest_kspec.detect import compare_policy
-from pytest_kspec.errors import ApiError, KspecError
+from pytest_kspec.errors import RBAC_FILE, ApiError, KspecError
 from pytest_kspec.remediate.plan import RemediationPlan
 from pytest_kspec.report import utc_now
 
@@ -29,7 +29,6 @@ __all__ = ["PlanApplier"]
 
 log = logging.getLogger("pytest_kspec.remediate.apply")
 
-RBAC_FILE = "manifests/base/rbac.yaml"
 
 
 class PlanApplier:

@@ -35,7 +35,7 @@ from pytest_kspec.detect import (
     compare_policy,
     summarize,
 )
-from pytest_kspec.errors import ApiError, KspecError
+from pytest_kspec.errors import RBAC_FILE, ApiError, KspecError
 from pytest_kspec.remediate.custom import custom_block
 from pytest_kspec.remediate.options import (
     APPLIED,
@@ -63,7 +63,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pytest_kspec.remediate.remediator")
 
-RBAC_FILE = "manifests/base/rbac.yaml"
 POLICY_ROLE = "kspec-remediate"
 RESOURCE_ROLE = "kspec-remediate-resources"
 
