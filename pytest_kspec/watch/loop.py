@@ -226,11 +226,17 @@ class WatchLoop:
                   source="watch", alerter=self.alerter_for(), scope=self._scope)
         try:
             self._judge(run, targets, started, since, reason)
-        finally:
-            if self.metrics is not None:
-                self.metrics.record_items(self.records.values())
-                self.metrics.record_deliveries(run.deliveries)
-                self.metrics.record_remediations(getattr(run.recorder, "attempts", []))
+        except BaseException:
+            self._record_metrics(run)
+            raise
+
+    def _record_metrics(self, run: Run) -> None:
+        """Bring /metrics up to this cycle: before its summary is printed, so whoever reads
+        the summary (a person, a test, a log-based alert) and then scrapes sees the same."""
+        if self.metrics is not None:
+            self.metrics.record_items(self.records.values())
+            self.metrics.record_deliveries(run.deliveries)
+            self.metrics.record_remediations(getattr(run.recorder, "attempts", []))
 
     def _judge(self, run: Run, targets: Iterable[Target], started: float,
                since: float | None, reason: str) -> None:
@@ -259,6 +265,7 @@ class WatchLoop:
                 reason: str) -> None:
         if digest == self._written and not self.notices:
             run.history.close()
+            self._record_metrics(run)
             self._timing(started, since)
             return
         for record in self.records.values():
@@ -276,6 +283,7 @@ class WatchLoop:
         run.history.close()
         self._written = digest
         self.stats.writes += 1
+        self._record_metrics(run)
         self._timing(started, since)
         self._print(f"kspec: watch: drift state changed ({reason})", quiet_ok=True)
         for record in sorted(self.records.values(), key=lambda r: r.order):
