@@ -1,5 +1,9 @@
 """Cluster stage: API access (kubeconfig, in-cluster, simulator), raw-JSON requests, snapshot.
 
+A kubeconfig's contexts: ``list_contexts(path)`` lists them (``ContextInfo``: name, cluster,
+user, namespace, server, current); ``Cluster.connect(path, name)`` opens one by name and
+``load_context(path, name)`` resolves one without connecting (``ContextConfig``).
+
 Names are imported on first use (PEP 562): the plugin reads ``DEFAULT_SIM_VERSION`` when it
 declares its options, and a pytest session without ``--kspec-spec`` should not pay for the
 HTTP stack.
@@ -20,6 +24,14 @@ if TYPE_CHECKING:
         sim_paths,
     )
     from pytest_kspec.cluster.client import Cluster, RetryPolicy
+    from pytest_kspec.cluster.kubeconfig import (
+        ContextConfig,
+        ContextInfo,
+        Kubeconfig,
+        list_contexts,
+        load_context,
+        read_kubeconfig,
+    )
     from pytest_kspec.cluster.snapshot import Snapshot
     from pytest_kspec.cluster.watch import Backoff, Change, KindWatcher
 
@@ -31,6 +43,12 @@ _LAZY = {
     "sim_paths": "pytest_kspec.cluster.access",
     "Cluster": "pytest_kspec.cluster.client",
     "RetryPolicy": "pytest_kspec.cluster.client",
+    "ContextConfig": "pytest_kspec.cluster.kubeconfig",
+    "ContextInfo": "pytest_kspec.cluster.kubeconfig",
+    "Kubeconfig": "pytest_kspec.cluster.kubeconfig",
+    "list_contexts": "pytest_kspec.cluster.kubeconfig",
+    "load_context": "pytest_kspec.cluster.kubeconfig",
+    "read_kubeconfig": "pytest_kspec.cluster.kubeconfig",
     "Snapshot": "pytest_kspec.cluster.snapshot",
     "Backoff": "pytest_kspec.cluster.watch",
     "Change": "pytest_kspec.cluster.watch",
@@ -48,8 +66,14 @@ __all__ = [
     "Change",
     "Cluster",
     "ClusterAccess",
+    "ContextConfig",
+    "ContextInfo",
     "KindWatcher",
+    "Kubeconfig",
     "RetryPolicy",
     "Snapshot",
+    "list_contexts",
+    "load_context",
+    "read_kubeconfig",
     "sim_paths",
 ]

@@ -1,9 +1,9 @@
 """API access: kubeconfig / in-cluster connection, discovery, raw-JSON requests with retries.
 
-Everything here speaks raw JSON (dicts as the API server sends them), never the client's model
-objects: at 10k pods the models cost several times the memory and time. The official client
-is used for what it is good at: reading kubeconfig (contexts, exec plugins, token refresh,
-client certificates) and its HTTP pool.
+Everything here speaks raw JSON (dicts as the API server sends them), never the official
+client's model objects: at 10k pods the models cost several times the memory and time.
+Requests go through our own :mod:`.transport` (urllib3); :mod:`.connect` finds the server
+and the credentials as kubectl does.
 
 PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
@@ -12,19 +12,19 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
+import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import urllib3
 
-from pytest_kspec.cluster import incluster  # a sibling module, not the package's lazy names
-from pytest_kspec.errors import ApiError, ClusterError
+from pytest_kspec.cluster.connect import connect
+from pytest_kspec.cluster.transport import Transport
+from pytest_kspec.errors import ApiError
 
 log = logging.getLogger("pytest_kspec.cluster.client")
 
@@ -37,6 +37,8 @@ _TRANSIENT = (
     urllib3.exceptions.NewConnectionError,
     urllib3.exceptions.MaxRetryError,
     urllib3.exceptions.DecodeError,
+    urllib3.exceptions.SSLError,  # a handshake cut short; a certificate refused is not retried
+    urllib3.exceptions.ProxyError,
     ConnectionError,
     TimeoutError,
 )
@@ -98,7 +100,7 @@ class Cluster:
 
     def __init__(
         self,
-        api_client: Any,
+        transport: Transport,
         *,
         server: str,
         context: str = "",
@@ -106,7 +108,7 @@ class Cluster:
         retry: RetryPolicy | None = None,
         seed: int | None = None,
     ) -> None:
-        self._client = api_client
+        self._transport = transport
         self.server = server
         self.context = context
         self.namespace = namespace  # in a pod: the service account's namespace
@@ -126,44 +128,16 @@ class Cluster:
         retry: RetryPolicy | None = None,
         hint: str = "pass --kspec-kubeconfig PATH or --kspec-sim STATE",
     ) -> Cluster:
-        """Connect the way kubectl does: ``kubeconfig``, else ``$KUBECONFIG``, else
-        ``~/.kube/config``, else the pod's service account (:mod:`.incluster`: the token
-        is re-read whenever its file changes). ``hint`` says which
+        """Connect the way kubectl does: ``kubeconfig``, else ``$KUBECONFIG``'s files
+        (merged), else ``~/.kube/config``, else the pod's service account (the token is
+        re-read whenever its file changes); see :mod:`.connect`. ``hint`` says which
         options choose a cluster, in the words of the caller (pytest or the CLI)."""
-        from kubernetes import client, config
-
-        cfg = client.Configuration()
-        namespace = ""
-        path = kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None
-        if path is None and Path("~/.kube/config").expanduser().is_file():
-            path = str(Path("~/.kube/config").expanduser())
-        try:
-            if path is not None:
-                if not Path(path).is_file():
-                    raise ClusterError(
-                        f"{path}: kubeconfig not found ({hint}, or set KUBECONFIG)")
-                config.load_kube_config(config_file=path, context=context,
-                                        client_configuration=cfg, persist_config=False)
-                ctx = context or _current_context(path)
-            elif incluster.detected():
-                pod = incluster.load()
-                pod.apply(cfg)
-                ctx, namespace = "in-cluster", pod.namespace
-            else:
-                raise ClusterError(
-                    "no kubeconfig found ($KUBECONFIG, ~/.kube/config) and not running in a pod: "
-                    f"{hint}")
-        except ClusterError:
-            raise
-        except Exception as e:  # the loader raises ConfigException, ValueError, OSError, ...
-            where = path or "in-cluster config"
-            raise ClusterError(f"{where}: cannot load cluster credentials: {_one_line(e)}") from e
-        cfg.retries = False  # we retry ourselves, with backoff and Retry-After
-        return cls(client.ApiClient(configuration=cfg), server=cfg.host, context=ctx,
-                   namespace=namespace, retry=retry)
+        conn = connect(kubeconfig, context, hint=hint)
+        return cls(conn.transport, server=conn.server, context=conn.context,
+                   namespace=conn.namespace, retry=retry)
 
     def close(self) -> None:
-        self._client.close()
+        self._transport.close()
 
     # -- requests -----------------------------------------------------------------------
 
@@ -192,6 +166,8 @@ class Cluster:
                 last = ApiError(
                     f"cannot {verb} {resource} at {self.server}: {_transport_reason(e)}",
                     verb=verb, resource=resource)
+                if _untrusted(e):
+                    raise last from e
                 retry_after = None
             else:
                 if resp.status in ok:
@@ -210,16 +186,14 @@ class Cluster:
 
     def _send(self, method: str, path: str, query: Mapping[str, str] | None, body: Any,
               content_type: str) -> Response:
-        headers = {"Accept": "application/json", "Content-Type": content_type}
-        # The client's REST layer JSON-encodes the body itself for JSON content types.
-        data = body
-        _, url, headers, data, _ = self._client.param_serialize(
-            method=method, resource_path=path,
-            query_params=list((query or {}).items()), header_params=headers,
-            body=data, auth_settings=["BearerToken"])
-        raw = self._client.call_api(method, url, header_params=headers, body=data,
-                                    _request_timeout=self.retry.timeout)
-        payload = raw.read()
+        headers = {"Accept": "application/json"}
+        data = None
+        if body is not None:
+            headers["Content-Type"] = content_type
+            data = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
+        raw = self._transport.open(method, path, query=query, body=data, headers=headers,
+                                   timeout=self.retry.timeout)
+        payload = raw.data
         try:
             decoded = json.loads(payload) if payload else None
         except ValueError as e:
@@ -333,14 +307,10 @@ class Cluster:
         res = self.resource(api_version, kind)
         query = {"watch": "true", "allowWatchBookmarks": "true",
                  "resourceVersion": resource_version, "timeoutSeconds": str(timeout_seconds)}
-        headers = {"Accept": "application/json"}
-        _, url, headers, _, _ = self._client.param_serialize(
-            method="GET", resource_path=res.path(), query_params=list(query.items()),
-            header_params=headers, auth_settings=["BearerToken"])
-        raw = self._client.call_api("GET", url, header_params=headers,
-                                    _request_timeout=(self.retry.timeout[0],
-                                                      timeout_seconds + 30.0))
-        stream = raw.response
+        stream = self._transport.open("GET", res.path(), query=query,
+                                      headers={"Accept": "application/json"},
+                                      timeout=(self.retry.timeout[0], timeout_seconds + 30.0),
+                                      stream=True)
         try:
             if stream.status != 200:
                 payload = stream.read()
@@ -453,24 +423,31 @@ def api_prefix(api_version: str) -> str:
     return f"/apis/{api_version}" if "/" in api_version else f"/api/{api_version}"
 
 
-def _current_context(path: str) -> str:
-    try:
-        from kubernetes.config.kube_config import list_kube_config_contexts
-
-        _, current = list_kube_config_contexts(config_file=path)
-        return str(current.get("name", "")) if current else ""
-    except Exception:
-        return ""
-
-
 def _one_line(e: BaseException) -> str:
     text = " ".join(str(e).split())
     return text[:300] + ("…" if len(text) > 300 else "")
 
 
+def _untrusted(e: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate error under a TLS failure (the server is not who the kubeconfig
+    trusts: retrying cannot help), or None."""
+    seen: BaseException | None = e
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen
+        seen = (seen.reason if isinstance(seen, urllib3.exceptions.MaxRetryError)
+                else seen.__cause__ or (seen.args[0] if seen.args and
+                                        isinstance(seen.args[0], BaseException) else None))
+    return None
+
+
 def _transport_reason(e: BaseException) -> str:
     if isinstance(e, urllib3.exceptions.MaxRetryError) and e.reason is not None:
         e = e.reason
+    untrusted = _untrusted(e)
+    if untrusted is not None:
+        return (f"TLS verification failed: {untrusted.verify_message or untrusted.reason} "
+                "(check the kubeconfig's certificate-authority, tls-server-name and server)")
     # NewConnectionError subclasses urllib3's timeout error, but "refused" is not a timeout.
     if isinstance(e, (urllib3.exceptions.NewConnectionError, ConnectionError)):
         return f"connection failed: {_one_line(e)} (is the API server up and reachable?)"

@@ -22,7 +22,6 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pytest_kspec.errors import ClusterError
 
@@ -45,10 +44,15 @@ def detected(environ: Mapping[str, str] = os.environ) -> bool:
 
 
 class TokenFile:
-    """A bearer token file, re-read whenever it changes (inode, mtime or size)."""
+    """A bearer token file, re-read whenever it changes (inode, mtime or size).
 
-    def __init__(self, path: Path) -> None:
+    ``what`` names it in messages (a kubeconfig's ``tokenFile`` is not a service account's)."""
+
+    def __init__(self, path: Path, what: str = "service-account token",
+                 hint: str = "is the token mounted?") -> None:
         self.path = path
+        self.what = what
+        self.hint = hint
         self._stamp: tuple[int, int, int] | None = None
         self._token = ""
         self._lock = threading.Lock()
@@ -59,23 +63,27 @@ class TokenFile:
         try:
             st = os.stat(self.path)
         except OSError as e:
-            raise ClusterError(f"{self.path}: service-account token unreadable: "
-                               f"{e.strerror or e} (is the token mounted?)") from e
+            raise ClusterError(f"{self.path}: {self.what} unreadable: "
+                               f"{e.strerror or e} ({self.hint})") from e
         stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
         with self._lock:
             if stamp != self._stamp:
                 try:
                     text = self.path.read_text(encoding="utf-8").strip()
                 except OSError as e:
-                    raise ClusterError(f"{self.path}: service-account token unreadable: "
+                    raise ClusterError(f"{self.path}: {self.what} unreadable: "
                                        f"{e.strerror or e}") from e
                 if not text:
-                    raise ClusterError(f"{self.path}: service-account token file is empty")
+                    raise ClusterError(f"{self.path}: {self.what} file is empty")
                 if self._stamp is not None and text != self._token:
-                    log.info("service-account token rotated; using the new one")
+                    log.info("%s rotated; using the new one", self.what)
                 self._token, self._stamp = text, stamp
                 self.reads += 1
             return self._token
+
+    def auth(self) -> dict[str, str]:
+        """The ``Authorization`` header with the current token (a transport's ``auth``)."""
+        return {"Authorization": f"Bearer {self.token()}"}
 
 
 @dataclass(frozen=True)
@@ -86,19 +94,6 @@ class InClusterConfig:
     ca_file: Path
     token: TokenFile
     namespace: str
-
-    def apply(self, cfg: Any) -> None:
-        """Configure a ``kubernetes.client.Configuration`` (host, CA, refreshing token)."""
-        cfg.host = self.server
-        cfg.ssl_ca_cert = str(self.ca_file)
-        cfg.verify_ssl = True
-        cfg.api_key = {"authorization": f"Bearer {self.token.token()}"}
-        token = self.token
-
-        def refresh(conf: Any) -> None:
-            conf.api_key["authorization"] = f"Bearer {token.token()}"
-
-        cfg.refresh_api_key_hook = refresh
 
 
 def load(environ: Mapping[str, str] = os.environ) -> InClusterConfig:
