@@ -4,6 +4,13 @@ Shared by the ClusterSpecification and DriftConfig loaders: each error becomes a
 :class:`~pytest_kspec.spec.yamlsafe.Problem` placed on the offending key or value and saying what
 to write instead.
 
+Most documents are valid, and importing ``jsonschema`` costs more than a small run's
+detection, so a document is first checked by :func:`quick_valid`, a strict reading of the
+keywords our two schemas use; only a document it does not pass (or a keyword it does not
+know) goes to ``jsonschema``, which finds and words the problems. The messages are therefore
+``jsonschema``'s whatever the path. The bundled schemas are checked against the 2020-12
+metaschema by the tests, not at every run.
+
 PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
 
@@ -11,12 +18,14 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator, ValidationError
+if TYPE_CHECKING:
+    from jsonschema import ValidationError
 
 from pytest_kspec.spec.yamlsafe import FieldPath, Problem, YamlDocument
 
@@ -28,18 +37,130 @@ def schema(name: str) -> Mapping[str, Any]:
     # package as a namespace package, which importlib.resources cannot read from
     text = (Path(__file__).parent / "schema" / f"{name}.json").read_text("utf-8")
     loaded: dict[str, Any] = json.loads(text)
-    Draft202012Validator.check_schema(loaded)
     return loaded
 
 
 def schema_problems(doc: YamlDocument, name: str) -> list[Problem]:
     """Every way ``doc`` breaks schema ``name``, as problems."""
     root = schema(name)
+    if quick_valid(root, doc.data):
+        return []
+    from jsonschema import Draft202012Validator
+
     validator = Draft202012Validator(root)
     problems: list[Problem] = []
     for error in validator.iter_errors(doc.data):
         problems.extend(_translate(error, doc, root))
     return problems
+
+
+class _Unsure(Exception):
+    """A keyword or value :func:`quick_valid` does not judge: ``jsonschema`` decides."""
+
+
+_KNOWN = frozenset({"$defs", "$id", "$ref", "$schema", "additionalProperties", "const", "enum",
+                    "items", "maximum", "minItems", "minLength", "minimum", "pattern",
+                    "properties", "required", "title", "description", "type", "x-hint",
+                    "default", "examples"})
+
+
+def quick_valid(root: Mapping[str, Any], instance: Any) -> bool:
+    """Whether ``instance`` is valid against ``root``, judged without ``jsonschema``.
+
+    Sound, not complete: True only when every keyword met is one it reads exactly as JSON
+    Schema 2020-12 does; anything else (an unknown keyword, a remote ``$ref``, a value
+    whose equality JSON and Python see differently) answers False, and the caller asks
+    ``jsonschema``."""
+    try:
+        return _valid(root, root, instance)
+    except _Unsure:
+        return False
+
+
+def _valid(node: Mapping[str, Any], root: Mapping[str, Any], value: Any) -> bool:
+    if not isinstance(node, Mapping) or not _KNOWN.issuperset(node):
+        raise _Unsure
+    ref = node.get("$ref")
+    if ref is not None:
+        if not isinstance(ref, str) or not ref.startswith("#/$defs/"):
+            raise _Unsure
+        if not _valid(root["$defs"][ref[len("#/$defs/"):]], root, value):
+            return False
+    kind = node.get("type")
+    if kind is not None and not any(_is(t, value) for t in
+                                    ([kind] if isinstance(kind, str) else kind)):
+        return False
+    if "const" in node and not _same(node["const"], value):
+        return False
+    if "enum" in node and not any(_same(c, value) for c in node["enum"]):
+        return False
+    if isinstance(value, str):
+        if len(value) < node.get("minLength", 0):
+            return False
+        pattern = node.get("pattern")
+        if pattern is not None and not re.search(pattern, value):
+            return False
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if "minimum" in node and value < node["minimum"]:
+            return False
+        if "maximum" in node and value > node["maximum"]:
+            return False
+    if isinstance(value, list):
+        if len(value) < node.get("minItems", 0):
+            return False
+        items = node.get("items")
+        if items is not None and not all(_valid(items, root, v) for v in value):
+            return False
+    if isinstance(value, dict):
+        return _valid_object(node, root, value)
+    return True
+
+
+def _valid_object(node: Mapping[str, Any], root: Mapping[str, Any],
+                  value: dict[Any, Any]) -> bool:
+    if not all(key in value for key in node.get("required", ())):
+        return False
+    props: Mapping[str, Any] = node.get("properties") or {}
+    extra = node.get("additionalProperties", True)
+    for key, item in value.items():
+        if not isinstance(key, str):
+            raise _Unsure  # YAML allows keys JSON does not
+        if key in props:
+            if not _valid(props[key], root, item):
+                return False
+        elif extra is False or (extra is not True and not _valid(extra, root, item)):
+            return False
+    return True
+
+
+def _is(kind: str, value: Any) -> bool:
+    if kind == "object":
+        return isinstance(value, dict)
+    if kind == "array":
+        return isinstance(value, list)
+    if kind == "string":
+        return isinstance(value, str)
+    if kind == "boolean":
+        return isinstance(value, bool)
+    if kind == "null":
+        return value is None
+    if isinstance(value, bool):
+        return False
+    if kind == "integer":
+        return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if kind == "number":
+        return isinstance(value, (int, float))
+    raise _Unsure
+
+
+def _same(expected: Any, value: Any) -> bool:
+    """JSON equality for the scalars our schemas' ``const``/``enum`` hold."""
+    for v in (expected, value):
+        if not (v is None or isinstance(v, (str, bool, int, float))):
+            raise _Unsure
+    if isinstance(expected, bool) or isinstance(value, bool):
+        return type(expected) is type(value) and expected == value
+    return bool(expected == value)
 
 
 def type_name(value: Any) -> str:
