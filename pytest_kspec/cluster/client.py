@@ -247,16 +247,19 @@ class Cluster:
                                    label_selector=label_selector)[0]
 
     def list_versioned(self, api_version: str, kind: str, namespace: str | None = None,
-                       *, limit: int = 500, label_selector: str | None = None
+                       *, limit: int = 500, label_selector: str | None = None,
+                       project: Callable[[dict[str, Any]], dict[str, Any]] | None = None
                        ) -> tuple[Objects, str]:
-        """:meth:`list` plus the list's ``resourceVersion`` (where a watch starts from)."""
+        """:meth:`list` plus the list's ``resourceVersion`` (where a watch starts from).
+        ``project`` is applied to each object as its page arrives (a watch keeps only
+        what it needs: the raw objects are never all held at once)."""
         res = self.resource(api_version, kind)
         for restart in (False, True):
             items: Objects = []
             version: _Slot = []
             try:
                 for page in self._pages(res, namespace, limit, label_selector, version):
-                    items.extend(page)
+                    items.extend(page if project is None else map(project, page))
                 return items, version[0] if version else ""
             except ApiError as e:
                 if e.status != 410 or restart:

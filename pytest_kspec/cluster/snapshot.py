@@ -131,6 +131,12 @@ class Snapshot:
         with self._lock:
             self._lists[(api_version, kind)] = list(objects)
 
+    def held(self, api_version: str, kind: str) -> builtins.list[dict[str, Any]] | None:
+        """A kind's objects as held now, or None when it is not held (never lists)."""
+        with self._lock:
+            cached = self._lists.get((api_version, kind))
+        return list(cached) if isinstance(cached, list) else None
+
     def apply(self, api_version: str, kind: str, event: str, obj: dict[str, Any]) -> bool:
         """Apply one watch event (``ADDED``/``MODIFIED``/``DELETED``) to a listed kind in
         place; False when the kind is not held (nothing to update)."""

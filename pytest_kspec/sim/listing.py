@@ -127,6 +127,7 @@ def watch(store: Store, rt: ResourceType, namespace: str | None, matcher: Matche
             matcher is None or matcher(e.obj))
 
     with store.cond:
+        compactions = store.compactions
         if rv_param in ("", "0"):
             last = store.rv
             initial = [e for e in store.entries(rt.key, namespace) if wanted(e)]
@@ -158,6 +159,12 @@ def watch(store: Store, rt: ResourceType, namespace: str | None, matcher: Matche
                 store.cond.wait(min(remaining, 0.5, max(0.01, next_bookmark - time.monotonic())))
                 events = store.events_after(last, rt.key)
             current = store.rv
+            compacted = store.compactions != compactions
+        if compacted:
+            send(_line("ERROR", dumps(status.expired(
+                f"too old resource version: {last} ({store.oldest_watchable_rv() + 1})"
+            ).body())))
+            return
         for ev in events:
             last = ev.rv
             out = _transform(ev, rt, namespace, matcher)

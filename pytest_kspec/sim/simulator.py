@@ -371,6 +371,13 @@ class Simulator:
         return self._store.rv
 
     # --- observation and faults --------------------------------------------------------------
+    def expire_watches(self) -> None:
+        """Compact the watch history: every open watch stream gets the ``ERROR`` event with
+        410 Expired (``too old resource version``) and ends, and resuming from any older
+        resourceVersion is refused the same way, as after an etcd compaction; clients must
+        re-list."""
+        self._store.compact()
+
     def on_request(self, callback: Callable[[Simulator, str, str, dict[str, str]], None], *,
                    method: str | None = None, path: str | None = None, count: int = 1) -> Hook:
         """Call ``callback(sim, method, path, query)`` just before the next ``count``

@@ -77,6 +77,7 @@ class Store:
         self._events: list[Event] = []
         self._event_rvs: list[int] = []
         self._first_kept_rv = 0  # events with rv >= this are still in history
+        self.compactions = 0  # open watch streams end (410) when this changes
         # owner uid -> objects naming it in ownerReferences (for cascading deletion)
         self._dependents: dict[str, set[tuple[Key, str, str]]] = {}
         # called with every event, lock held (the controller manager queues work from them)
@@ -172,6 +173,17 @@ class Store:
         self.cond.notify_all()
 
     # --- watch history -----------------------------------------------------------------------
+    def compact(self) -> None:
+        """Forget the watch history, as an etcd compaction does: a watch can no longer
+        resume from a resourceVersion older than the current one (410 Expired), and open
+        watch streams end with that error."""
+        with self.cond:
+            self._events.clear()
+            self._event_rvs.clear()
+            self._first_kept_rv = self.rv + 1
+            self.compactions += 1
+            self.cond.notify_all()
+
     def oldest_watchable_rv(self) -> int:
         """A watch may start from any rv >= this one (older ones are expired)."""
         with self.cond:

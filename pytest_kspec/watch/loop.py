@@ -4,8 +4,15 @@ what an event can have changed.
 The first cycle evaluates every target and records, through
 :meth:`pytest_kspec.cluster.Snapshot.tracking`, which kinds each target read. Watch streams
 (:mod:`pytest_kspec.cluster.watch`) then keep the snapshot current; a burst of events
-(debounced) re-evaluates only the targets that read a changed kind. The DriftConfig
-``interval`` is the full-resync period: every kind is re-listed and every target judged.
+(debounced) re-evaluates only the targets that read a changed kind. Each watched kind is held
+as a :class:`~pytest_kspec.watch.projection.Projection` (the fields the plan's checks read),
+never as raw JSON. The DriftConfig ``interval`` is the full-resync period: every kind is
+re-listed (on time, the watch streams end then) and every target judged.
+
+When the API server goes away, each kind's watcher reconnects and re-lists; once every kind
+is back, one line says how long the outage lasted, what changed meanwhile (objects added,
+deleted, changed per kind) and which drift appeared or was resolved while disconnected. The
+line is a notice of that cycle's run: it is sent with its alerts.
 
 A cycle whose drift state (each item's status and drift events) differs from the last one
 written is a run: reports rewritten atomically, a history run, alerts. A quiet cluster
@@ -25,6 +32,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,11 +57,19 @@ from pytest_kspec.report import ItemRecord, write_json_atomic, write_junit
 from pytest_kspec.run import Run
 from pytest_kspec.spec import DriftConfig
 from pytest_kspec.watch.breaker import LoopBreaker, other_manager
+from pytest_kspec.watch.projection import Projection
 
 log = logging.getLogger("pytest_kspec.watch")
 
 DEBOUNCE = 0.1
 """Seconds to gather a burst of events into one cycle."""
+RELIST_WAIT = 30.0
+"""Seconds to wait for the watchers' re-lists (at start and at each full resync)."""
+CAUSES = {"start": "start", "410": "410 Gone", "reconnect": "a reconnect",
+          "resync": "the periodic resync"}
+OBJECT_WORDS = ("added", "deleted", "changed")
+SHOWN = 5
+"""Drifts named in the outage line (the rest are counted)."""
 VERSION = ("", "version")
 RESTORED = ("applied", "verified")
 
@@ -77,7 +93,8 @@ class Stats:
     writes: int = 0
     evaluations: dict[str, int] = field(default_factory=dict)
     last_change: float | None = None
-    latencies: list[float] = field(default_factory=list)
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
+    outages: list[str] = field(default_factory=list)
 
 
 class WatchLoop:
@@ -111,16 +128,23 @@ class WatchLoop:
         self._alerts_ready = alerter is not None
         self._written: str | None = None
         self._scope: Scope | None = None
-        self._outage: dict[tuple[str, str], int] = {}
+        self.projection = Projection(plan)
+        self.next_resync = time.monotonic() + options.interval
+        self._outage: dict[tuple[str, str], float] = {}
+        """Kinds disconnected now, with when each connection broke."""
+        self._outage_start: float | None = None
+        self._outage_drift: dict[tuple[str, str], str] = {}
+        self._outage_objects: dict[str, tuple[int, int, int]] = {}
+        self._outage_over = False
 
     # -- the loop ---------------------------------------------------------------------------
 
     def run(self) -> int:
         self._cycle(self.plan.targets, reason="full detection")
+        self.next_resync = time.monotonic() + self.options.interval
         self._start_watchers()
-        next_resync = time.monotonic() + self.options.interval
         while not self.stop.is_set():
-            timeout = min(1.0, max(next_resync - time.monotonic(), 0.0))
+            timeout = min(1.0, max(self.next_resync - time.monotonic(), 0.0))
             try:
                 first = self.changes.get(timeout=timeout)
             except queue.Empty:
@@ -130,9 +154,8 @@ class WatchLoop:
             if first is not None:
                 burst = [first, *self._drain(self.options.debounce)]
                 self._on_changes(burst)
-            if time.monotonic() >= next_resync:
+            if time.monotonic() >= self.next_resync:
                 self._resync()
-                next_resync = time.monotonic() + self.options.interval
             self._flush_alerts()
         if isinstance(self._alerter, BackgroundAlerter):
             self._alerter.close()
@@ -152,31 +175,86 @@ class WatchLoop:
                 return out
 
     def _on_changes(self, burst: list[Change]) -> None:
+        for change in burst:
+            self._track_outage(change)
+        burst = [c for c in burst if c.event != "LOST"]
+        if not burst:
+            return
         kinds = {c.key for c in burst}
-        relisted = sorted(c.kind for c in burst if c.event == "RELIST")
+        relisted = [c for c in burst if c.event == "RELIST"]
         targets = [t for t in self.plan.targets if self.reads.get(t.key, set()) & kinds]
         names = ", ".join(sorted({c.kind for c in burst}))
+        causes = sorted({CAUSES.get(c.cause, c.cause) for c in relisted})
         reason = (f"{len(burst)} event(s) on {names}" if not relisted
-                  else f"re-listed {', '.join(relisted)} after a reconnect or 410")
+                  else f"re-listed {', '.join(sorted({c.kind for c in relisted}))} after "
+                       + " and ".join(causes))
         self._print(f"kspec: watch: {reason}: re-evaluating {len(targets)} of "
                     f"{len(self.plan.targets)} target(s)", quiet_ok=True)
         self.stats.last_change = min(c.at for c in burst)
         if targets:
             self._cycle(targets, reason=reason, since=self.stats.last_change)
+        elif self._outage_over:
+            self._outage_line()
 
     def _resync(self) -> None:
+        self.next_resync += self.options.interval * max(
+            1, int((time.monotonic() - self.next_resync) // self.options.interval) + 1)
         if not self.watchers:  # the cluster was unreachable at start: try again from scratch
             self._print("kspec: watch: connecting again", quiet_ok=True)
             self.access.refresh()
             self._cycle(self.plan.targets, reason="full resync")
             self._start_watchers()
             return
+        # each connected watcher re-lists on its own now (its stream ended on time)
+        connected = {k for k, w in self.watchers.items() if w.outage_since is None}
+        self._await_relists(connected)
         self._print("kspec: watch: full resync", quiet_ok=True)
-        for watcher in self.watchers.values():
-            watcher.resync()
         with contextlib.suppress(KspecError):
             self.access.snapshot().forget_version()
         self._cycle(self.plan.targets, reason="full resync")
+
+    # -- outages ----------------------------------------------------------------------------
+
+    def _track_outage(self, change: Change) -> None:
+        """Note when kinds lose and regain their connection; when the last one is back,
+        the next cycle reports the outage (:meth:`_outage_line`)."""
+        if change.event == "LOST":
+            if not self._outage:
+                self._outage_start = change.at
+                self._outage_drift = self._open_drift()
+                self._outage_objects = {}
+            self._outage.setdefault(change.key, change.at)
+        elif (change.event == "RELIST" and change.outage is not None
+              and self._outage.pop(change.key, None) is not None):
+            self._outage_objects[change.kind] = change.diff
+            self._outage_over = not self._outage
+
+    def _open_drift(self) -> dict[tuple[str, str], str]:
+        """(node, resource) → drift of every open drift event judged so far."""
+        return {(r.node_id, str(e.get("resource"))): str(e.get("drift"))
+                for r in self.records.values() if r.status == "failed"
+                for e in r.events if e.get("drift") not in ("resolved", "waived")}
+
+    def _outage_line(self) -> None:
+        """The one line (and notice) on what changed while the API server was away."""
+        self._outage_over = False
+        started = self._outage_start if self._outage_start is not None else time.monotonic()
+        seconds = time.monotonic() - started
+        objects = [f"{kind} " + ", ".join(f"{n} {w}" for n, w in zip(diff, OBJECT_WORDS,
+                                                                       strict=True) if n)
+                   for kind, diff in sorted(self._outage_objects.items()) if any(diff)]
+        now = self._open_drift()
+        before = self._outage_drift
+        appeared = [f"{res} ({drift})" for key, drift in sorted(now.items())
+                    for res in [key[1]] if before.get(key) != drift]
+        resolved = [f"{key[1]} ({drift})" for key, drift in sorted(before.items())
+                    if key not in now]
+        text = (f"API server unreachable for {seconds:.1f}s; while disconnected: "
+                f"{'; '.join(objects) or 'no object changed'}; drift appeared: "
+                f"{_names(appeared)}; drift resolved: {_names(resolved)}")
+        self.stats.outages.append(text)
+        self.notices.append(text)
+        self._print(f"kspec: watch: {text}", quiet_ok=True)
 
     def _start_watchers(self) -> None:
         kinds = set().union(*self.reads.values()) - {VERSION} if self.reads else set()
@@ -188,29 +266,34 @@ class WatchLoop:
             return
         for api_version, kind in sorted(kinds):
             watcher = KindWatcher(cluster, snapshot, api_version, kind, "", self.changes.put,
-                                  self.stop, keep_history_fields=kind == "ClusterPolicy")
+                                  self.stop,
+                                  project=self.projection.for_kind(api_version, kind),
+                                  resync_at=self.next_resync,
+                                  resync_every=self.options.interval)
             self.watchers[(api_version, kind)] = watcher
         # Each watcher's first LIST replaces what detection listed; what changed in between
         # is judged by one more pass (written only if the drift state differs).
         for watcher in self.watchers.values():
             watcher.start()
-        self._await_initial_relists()
+        self._await_relists(set(self.watchers))
         self._print(f"kspec: watching {len(self.watchers)} kind(s): "
                     + ", ".join(k for _, k in sorted(self.watchers)), quiet_ok=True)
         self._cycle(self.plan.targets, reason="watch started")
 
-    def _await_initial_relists(self) -> None:
-        pending = set(self.watchers)
-        deadline = time.monotonic() + 30
+    def _await_relists(self, pending: set[tuple[str, str]]) -> None:
+        """Wait until each kind of ``pending`` has re-listed (what the next cycle judges);
+        other changes are put back for the loop."""
+        deadline = time.monotonic() + RELIST_WAIT
         kept: list[Change] = []
         while pending and time.monotonic() < deadline and not self.stop.is_set():
             try:
                 change = self.changes.get(timeout=0.5)
             except queue.Empty:
                 continue
+            self._track_outage(change)
             if change.event == "RELIST" and change.key in pending:
                 pending.discard(change.key)
-            else:
+            elif change.event != "LOST":
                 kept.append(change)
         for change in kept:
             self.changes.put(change)
@@ -258,6 +341,8 @@ class WatchLoop:
                 target.properties() + drift_properties(outcome.events)
                 + remediation_properties(outcome.events))
         self.stats.cycles += 1
+        if self._outage_over:
+            self._outage_line()
         digest = self._digest()
         self._judged(digest, run, started, since, reason)
 
@@ -391,6 +476,13 @@ class WatchLoop:
         if self.options.quiet and not quiet_ok and not line.startswith("kspec:"):
             return
         print(line, file=self.out, flush=True)
+
+
+def _names(items: list[str]) -> str:
+    if not items:
+        return "none"
+    more = len(items) - SHOWN
+    return ", ".join(items[:SHOWN]) + (f" and {more} more" if more > 0 else "")
 
 
 class _LazyAlertStore:

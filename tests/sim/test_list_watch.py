@@ -175,3 +175,32 @@ def test_watch_too_old_resource_version(sim: Simulator) -> None:
                                       timeout_seconds=1):
             pass
     assert e.value.status == 410
+
+
+def test_expire_watches_ends_open_streams_with_410() -> None:
+    with Simulator() as s:
+        start = s.resource_version
+        resp = raw(s, "GET", f"/api/v1/pods?watch=true&resourceVersion={start}"
+                   "&timeoutSeconds=20", stream=True)
+        events: list[dict[str, object]] = []
+        reader = threading.Thread(target=lambda: events.extend(
+            json.loads(line) for line in resp.iter_lines() if line))
+        reader.start()
+        s.create(pod("before", "default"))
+        deadline = time.monotonic() + 10
+        while not events and time.monotonic() < deadline:
+            time.sleep(0.05)
+        s.expire_watches()
+        reader.join(10)
+        assert not reader.is_alive()  # the stream ended long before its timeout
+        assert [e["type"] for e in events] == ["ADDED", "ERROR"]
+        status = events[1]["object"]
+        assert isinstance(status, dict) and (status["code"], status["reason"]) == (410, "Expired")
+        # resuming from before the compaction is refused; from now on is served
+        again = raw(s, "GET", f"/api/v1/pods?watch=true&resourceVersion={start}",
+                    stream=True)
+        assert [json.loads(x)["type"] for x in again.iter_lines() if x] == ["ERROR"]
+        now = s.resource_version
+        fresh = raw(s, "GET", f"/api/v1/pods?watch=true&resourceVersion={now}"
+                    "&timeoutSeconds=1", stream=True)
+        assert [json.loads(x)["type"] for x in fresh.iter_lines() if x] == []

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 
-from pytest_kspec.cluster import Change, Cluster, KindWatcher, Snapshot
+from pytest_kspec.cluster import Backoff, Change, Cluster, KindWatcher, Snapshot
 from pytest_kspec.sim import Simulator
 
 CM = ("v1", "ConfigMap")
@@ -64,6 +65,83 @@ def test_410_gone_relists_the_kind() -> None:
             _next(changes, "RELIST")
             assert w.relists == 1 and w.reconnects == 0
             assert len(snapshot.list(*CM)) == 6
+            sim.create(_cm("after"))
+            assert _next(changes, "ADDED").name == "default/after"
+        finally:
+            stop.set()
+            w.join(timeout=10)
+            cluster.close()
+
+
+def test_a_planned_resync_relists_a_quiet_kind_on_time() -> None:
+    with Simulator() as sim:
+        sim.bookmark_interval = 3600.0  # no bookmark wakes the stream up
+        cluster = Cluster.connect(sim.kubeconfig_path)
+        snapshot = Snapshot(cluster)
+        changes: queue.Queue[Change] = queue.Queue()
+        stop = threading.Event()
+        w = KindWatcher(cluster, snapshot, *CM, "", changes.put, stop,
+                        resync_at=time.monotonic() + 1.0, resync_every=1.0)
+        w.start()
+        try:
+            assert _next(changes, "RELIST").cause == "start"
+            for _ in range(2):  # nothing happens on the cluster, yet the kind is re-listed
+                assert _next(changes, "RELIST").cause == "resync"
+            assert w.reconnects == 0
+        finally:
+            stop.set()
+            w.join(timeout=10)
+            cluster.close()
+
+
+def test_an_outage_is_reported_with_what_changed_meanwhile() -> None:
+    with Simulator() as sim:
+        for name in ("keep", "gone", "edited"):
+            sim.create(_cm(name))
+        cluster = Cluster.connect(sim.kubeconfig_path)
+        snapshot = Snapshot(cluster)
+        changes: queue.Queue[Change] = queue.Queue()
+        stop = threading.Event()
+        w = KindWatcher(cluster, snapshot, *CM, "", changes.put, stop,
+                        backoff=Backoff(base=0.05, cap=0.2))
+        w.start()
+        try:
+            _next(changes, "RELIST")
+            assert w.connected.wait(10)
+            sim.stop()
+            lost = _next(changes, "LOST")
+            sim.delete("v1", "ConfigMap", "gone", "default")
+            sim.update({**_cm("edited"), "data": {"k": "new"}})
+            sim.create(_cm("new"))
+            sim.start()
+            back = _next(changes, "RELIST")
+            assert back.cause == "reconnect"
+            assert back.outage is not None and back.outage > 0 and lost.at <= back.at
+            assert back.diff == (1, 1, 1)  # added, deleted, changed
+            assert sorted(o["metadata"]["name"] for o in snapshot.list(*CM)) == [
+                "edited", "keep", "new"]
+        finally:
+            stop.set()
+            w.join(timeout=10)
+            cluster.close()
+
+
+def test_410_on_an_open_stream_relists_the_kind() -> None:
+    with Simulator() as sim:
+        cluster = Cluster.connect(sim.kubeconfig_path)
+        snapshot = Snapshot(cluster)
+        changes: queue.Queue[Change] = queue.Queue()
+        stop = threading.Event()
+        w = KindWatcher(cluster, snapshot, *CM, "", changes.put, stop)
+        w.start()
+        try:
+            _next(changes, "RELIST")
+            assert w.connected.wait(10)
+            sim.create(_cm("before"))
+            _next(changes, "ADDED")
+            sim.expire_watches()
+            assert _next(changes, "RELIST").cause == "410"
+            assert w.reconnects == 0
             sim.create(_cm("after"))
             assert _next(changes, "ADDED").name == "default/after"
         finally:

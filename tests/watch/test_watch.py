@@ -87,8 +87,9 @@ def test_quiet_cluster_adds_no_history_rows(watcher: list[WatchProcess], cluster
 
 
 def test_outage_and_restart_on_the_same_port(watcher: list[WatchProcess], cluster: Cluster,
-                                             sim: Simulator) -> None:
-    w = start(watcher, cluster, sim)
+                                             sim: Simulator, receiver: HttpReceiver) -> None:
+    config = _webhook_config(cluster, receiver)
+    w = start(watcher, cluster, sim, "--config", str(config))
     mark = w.mark()
     sim.stop()
     w.wait_for(r"connection lost", after=mark)
@@ -96,11 +97,76 @@ def test_outage_and_restart_on_the_same_port(watcher: list[WatchProcess], cluste
     sim.start()
     w.wait_for(r"re-listed .* after a reconnect", after=mark)
     w.wait_for(rf"FAILED  cluster-spec.yaml::policy::{NAME}", after=mark)
+    # one line on what changed while disconnected, once every kind is back
+    line = w.wait_for(r"kspec: watch: (API server unreachable for [\d.]+s; while "
+                      r"disconnected: (.*); drift appeared: (.*); drift resolved: (.*))$",
+                      after=mark)
+    assert "ClusterPolicy 1 deleted" in line[2].split("; ")
+    assert line[3] == f"ClusterPolicy/{NAME} (deleted)"
+    assert line[4] == "none"
+    assert len([x for x in w.lines[mark:] if "API server unreachable" in x]) == 1
+    # ... and sent with that cycle's alert
+    deadline = time.monotonic() + 30
+    while not any(line[1] in (b.get("notices") or []) for b in receiver.bodies("/hook")):
+        assert time.monotonic() < deadline, receiver.bodies("/hook")
+        time.sleep(0.2)
     # and it keeps watching after the outage
     mark = w.mark()
     sim.create(_expected(cluster))
     w.wait_for(r"kspec: 10 checks, 10 passed", after=mark)
     assert w.terminate() == 0
+
+
+def test_410_gone_relists_and_finds_a_drift_made_around_the_expiry(
+        watcher: list[WatchProcess], cluster: Cluster, sim: Simulator) -> None:
+    w = start(watcher, cluster, sim)
+    mark = w.mark()
+    lists = len(sim.requests)
+    # a write the watch does not see moves the store past every watcher's position, so a
+    # stream opened before or after the compaction alike gets 410 Expired
+    sim.create({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "unwatched", "namespace": "default"}})
+    sim.expire_watches()  # the API server compacted its watch history
+    sim.delete(*POLICY, NAME)
+    w.wait_for(r"re-listed (.*, )?ClusterPolicy(, .*)? after 410 Gone: re-evaluating",
+               after=mark)
+    w.wait_for(rf"FAILED  cluster-spec.yaml::policy::{NAME}", after=mark)
+    relisted = [r for r in sim.requests[lists:]
+                if r.verb == "list" and r.path.endswith("/clusterpolicies")]
+    assert relisted  # re-listed, not resumed
+    later = "\n".join(w.lines[mark:])
+    assert "connection lost" not in later and "unreachable" not in later
+    # and it keeps watching from the new list
+    mark = w.mark()
+    sim.create(_expected(cluster))
+    w.wait_for(r"kspec: 10 checks, 10 passed", after=mark)
+    assert w.terminate() == 0
+
+
+def test_the_full_resync_runs_on_time_on_a_quiet_cluster(
+        watcher: list[WatchProcess], cluster: Cluster, sim: Simulator) -> None:
+    sim.bookmark_interval = 3600.0  # no bookmark or event wakes the streams up
+    w = start(watcher, cluster, sim, "--interval", "2s")
+    mark = w.mark()
+    lists = len(sim.requests)
+    for _ in range(2):
+        w.wait_for(r"kspec: watch: full resync", after=w.mark(), timeout=30)
+    relisted = [r for r in sim.requests[lists:]
+                if r.verb == "list" and r.path.endswith("/clusterpolicies")]
+    assert len(relisted) >= 2
+    assert not [x for x in w.lines[mark:] if "event(s) on" in x]  # nothing happened
+    assert runs(cluster) == 1  # and a resync that changes nothing writes nothing
+    assert w.terminate() == 0
+
+
+def _webhook_config(cluster: Cluster, receiver: HttpReceiver) -> Path:
+    config = cluster.spec_path.parent / "drift.yaml"
+    config.write_text(yaml.safe_dump({
+        "apiVersion": "kspec.dev/v1", "kind": "DriftConfig", "metadata": {"name": "t"},
+        "spec": {"alerts": {"enabled": True, "minInterval": "0s", "channels": [
+            {"name": "hook", "type": "webhook", "url": f"{receiver.url}/hook",
+             "severity": "info"}]}}}))
+    return config
 
 
 def _expected(cluster: Cluster) -> dict[str, object]:
