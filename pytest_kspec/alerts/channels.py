@@ -16,7 +16,6 @@ import http.client
 import json
 import os
 import random
-import smtplib
 import ssl
 import time
 import urllib.request
@@ -160,6 +159,8 @@ class Sender:
                             retry=transient, retry_after=retry_after)
 
     def _smtp(self, message: Any) -> None:
+        import smtplib  # only e-mail channels need it (watch mode's memory)
+
         ch = self.channel
         password = read_secret(ch.password_env, ch.password_file,
                                f"channel {ch.name} SMTP password") if ch.username else ""

@@ -36,7 +36,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from pytest_kspec.alerts import (
     BackgroundAlerter,
@@ -51,13 +51,15 @@ from pytest_kspec.cluster import Change, ClusterAccess, KindWatcher
 from pytest_kspec.detect import Outcome, Plan, Target, drift_properties
 from pytest_kspec.errors import KspecError
 from pytest_kspec.history import AlertStateStore, Location, Scope, audit_key
-from pytest_kspec.metrics import Metrics
 from pytest_kspec.remediate import RemediationOptions, remediation_properties
 from pytest_kspec.report import ItemRecord, write_json_atomic, write_junit
 from pytest_kspec.run import Run
 from pytest_kspec.spec import DriftConfig
 from pytest_kspec.watch.breaker import LoopBreaker, other_manager
 from pytest_kspec.watch.projection import Projection
+
+if TYPE_CHECKING:  # prometheus_client is imported only when metrics are served
+    from pytest_kspec.metrics import Metrics
 
 log = logging.getLogger("pytest_kspec.watch")
 
