@@ -92,7 +92,7 @@ def test_outage_and_restart_on_the_same_port(watcher: list[WatchProcess], cluste
     w = start(watcher, cluster, sim, "--config", str(config))
     mark = w.mark()
     sim.stop()
-    w.wait_for(r"connection lost", after=mark)
+    w.wait_for(r"watch ClusterPolicy: connection lost", after=mark)
     sim.delete(*POLICY, NAME)  # changed while the API server is away
     sim.start()
     w.wait_for(r"re-listed .* after a reconnect", after=mark)
