@@ -13,7 +13,7 @@ import threading
 from types import FrameType
 
 from pytest_kspec.errors import KspecError
-from pytest_kspec.sim import Simulator
+from pytest_kspec.sim import Simulator, load_objects
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,11 +61,10 @@ def run(args: argparse.Namespace, *, ready: threading.Event | None = None,
         stop: threading.Event | None = None) -> int:
     """Serve until SIGINT/SIGTERM (or ``stop`` is set); 0 on a clean stop, 2 on bad input."""
     try:
-        sim = Simulator(version=args.k8s_version, port=args.port, kyverno=args.kyverno,
-                        rbac=args.rbac, admission=args.admission,
+        # every state file at once: namespaces and CRDs first, whichever file holds them
+        sim = Simulator(load_objects(args.state), version=args.k8s_version, port=args.port,
+                        kyverno=args.kyverno, rbac=args.rbac, admission=args.admission,
                         kubelet_delay=args.kubelet_delay)
-        for path in args.state:
-            sim.load(path)
         sim.ensure_nodes(args.nodes)
         sim.start()
     except KspecError as e:

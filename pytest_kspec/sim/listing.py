@@ -26,7 +26,7 @@ _CONTINUE_EXPIRED = ("The provided continue parameter is too old to display a co
 
 def served_raw(rt: ResourceType, entry: Entry) -> bytes:
     """The entry's JSON as served at ``rt``'s version (CRDs may serve several versions)."""
-    if entry.obj.get("apiVersion") == rt.api_version:
+    if entry.body.get("apiVersion") == rt.api_version:
         return entry.raw
     return dumps(dict(entry.obj, apiVersion=rt.api_version))
 
@@ -46,7 +46,7 @@ class Lister:
             entries = self.store.entries(rt.key, namespace)
             rv = self.store.rv
         if matcher is not None:
-            entries = [e for e in entries if matcher(e.obj)]
+            entries = [e for e in entries if matcher(e.body)]
         return rv, entries
 
     def page(self, rt: ResourceType, namespace: str | None, matcher: Matcher | None,
@@ -124,7 +124,7 @@ def watch(store: Store, rt: ResourceType, namespace: str | None, matcher: Matche
 
     def wanted(e: Entry) -> bool:
         return (namespace is None or e.namespace == namespace) and (
-            matcher is None or matcher(e.obj))
+            matcher is None or matcher(e.body))
 
     with store.cond:
         compactions = store.compactions
@@ -183,10 +183,10 @@ def _transform(ev: Event, rt: ResourceType, namespace: str | None,
     if namespace is not None and ev.entry.namespace != namespace:
         return None
     if matcher is None:
-        return ev.line if ev.entry.obj.get("apiVersion") == rt.api_version else _line(
+        return ev.line if ev.entry.body.get("apiVersion") == rt.api_version else _line(
             ev.type, served_raw(rt, ev.entry))
-    now_in = matcher(ev.entry.obj)
-    was_in = ev.prev is not None and matcher(ev.prev.obj)
+    now_in = matcher(ev.entry.body)
+    was_in = ev.prev is not None and matcher(ev.prev.body)
     if ev.type == "MODIFIED":
         kind = ("MODIFIED" if was_in else "ADDED") if now_in else ("DELETED" if was_in else "")
     else:

@@ -5,19 +5,36 @@ PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 
 from __future__ import annotations
 
+import gc
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from pytest_kspec.errors import SimulatorError
+from pytest_kspec.sim.yamlstate import load_documents
 
 _SUFFIXES = (".yaml", ".yml", ".json")
-# libyaml's parser when PyYAML was built with it (10x faster on large state files); the
-# constructor is the same safe one either way.
-_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside the block (bulk loading).
+
+    Loading a state file makes millions of small dicts, lists and nodes and frees almost
+    none; the collector would walk the growing heap again and again for nothing (about a
+    fifth of a 10,000-pod load). Objects without cycles are still freed as usual.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _files(path: Path) -> list[Path]:
@@ -54,23 +71,29 @@ def load_objects(paths: str | Path | Iterable[str | Path]) -> list[dict[str, Any
     if isinstance(paths, (str, Path)):
         paths = [paths]
     objects: list[dict[str, Any]] = []
-    for path in paths:
-        for file in _files(Path(path)):
-            try:
-                text = file.read_text(encoding="utf-8")
-                docs = ([json.loads(text)] if file.suffix == ".json"
-                        else list(yaml.load_all(text, Loader=_LOADER)))
-            except json.JSONDecodeError as e:
-                raise SimulatorError(f"{file}:{e.lineno}: invalid JSON: {e.msg}") from e
-            except yaml.YAMLError as e:
-                mark = getattr(e, "problem_mark", None)
-                line = f":{mark.line + 1}" if mark is not None else ""
-                problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-                raise SimulatorError(f"{file}{line}: invalid YAML: {problem}") from e
-            except (OSError, UnicodeDecodeError) as e:
-                raise SimulatorError(f"{file}: cannot read: {e}") from e
+    with gc_paused():
+        for path in paths:
+            objects.extend(_load_path(Path(path)))
+    return objects
+
+
+def _load_path(path: Path) -> list[dict[str, Any]]:
+    objects: list[dict[str, Any]] = []
+    for file in _files(path):
+        try:
+            text = file.read_text(encoding="utf-8")
+            docs = [json.loads(text)] if file.suffix == ".json" else load_documents(text)
             for i, doc in enumerate(docs):
                 objects.extend(_expand(doc, f"{file} (document {i + 1})"))
+        except json.JSONDecodeError as e:
+            raise SimulatorError(f"{file}:{e.lineno}: invalid JSON: {e.msg}") from e
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            line = f":{mark.line + 1}" if mark is not None else ""
+            problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+            raise SimulatorError(f"{file}{line}: invalid YAML: {problem}") from e
+        except (OSError, UnicodeDecodeError) as e:
+            raise SimulatorError(f"{file}: cannot read: {e}") from e
     return objects
 
 

@@ -27,11 +27,11 @@ from pytest_kspec.sim.auth import Authenticator
 from pytest_kspec.sim.controllers import Clock, Manager, install, make_node
 from pytest_kspec.sim.faults import Faults, Hook, Hooks
 from pytest_kspec.sim.kyverno_crds import clusterpolicy_crd
-from pytest_kspec.sim.loader import dump_objects, load_objects
+from pytest_kspec.sim.loader import dump_objects, gc_paused, load_objects
 from pytest_kspec.sim.resources import Registry, ResourceType
 from pytest_kspec.sim.server import HttpServer, RequestRecord
 from pytest_kspec.sim.status import StatusError
-from pytest_kspec.sim.store import Store
+from pytest_kspec.sim.store import Entry, Store
 from pytest_kspec.sim.writes import NS_KEY, Writer
 
 MANAGER = "kspec-sim"
@@ -239,12 +239,12 @@ class Simulator:
     # --- state -------------------------------------------------------------------------------
     def load(self, paths: str | Path | Iterable[str | Path]) -> builtins.list[dict[str, Any]]:
         """Add the objects of YAML files/folders; returns them as stored."""
-        return self._load_all(load_objects(paths))
+        return [entry.obj for entry in self._load_all(load_objects(paths))]
 
-    def _load_all(self, objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _load_all(self, objects: list[dict[str, Any]]) -> list[Entry]:
         ordered = sorted(objects, key=lambda o: _FIRST.get(
             (str(o.get("apiVersion")), str(o.get("kind"))), 2))
-        with self._controllers.muted():
+        with self._controllers.muted(), gc_paused():
             return [self._load_one(o) for o in ordered]
 
     def ensure_nodes(self, count: int) -> builtins.list[str]:
@@ -259,7 +259,7 @@ class Simulator:
                 existing.add(name)
         return [e.name for e in self._store.entries(("", "nodes"))]
 
-    def _load_one(self, obj: dict[str, Any], *, preload: bool = False) -> dict[str, Any]:
+    def _load_one(self, obj: dict[str, Any], *, preload: bool = False) -> Entry:
         """Store one object as loaded state. What the simulator preloads itself (the default
         namespaces, Kyverno's CRDs) gives way to the same object in the state: a namespace
         dumped from a real cluster keeps its labels and uid."""
@@ -276,13 +276,13 @@ class Simulator:
                 self._preloaded.discard(ident)
                 self._store.remove(*ident)
             elif existing is not None and rt.key == NS_KEY:
-                return existing.copy()  # created for an earlier object: keep it
-            stored = self._writer.create(rt, obj, ns, manager=MANAGER, keep_meta=True)
+                return existing  # created for an earlier object: keep it
+            entry = self._writer.load(rt, obj, ns, manager=MANAGER)
             if preload:
                 self._preloaded.add(ident)
             if ident == (NS_KEY, "", "kube-system"):
-                self.kube_system_uid = str(stored["metadata"]["uid"])
-            return stored
+                self.kube_system_uid = str(entry.body["metadata"]["uid"])
+            return entry
         except StatusError as e:
             where = f"{ns}/" if ns else ""
             raise SimulatorError(f"{obj.get('kind')} {where}{meta.get('name')}: {e.message}"

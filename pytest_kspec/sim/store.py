@@ -12,6 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+# Makes an object's managedFields from the object (see Entry.pending)
+ManagedFields = Callable[[dict[str, Any]], list[dict[str, Any]]]
+_COMPLETING = threading.Lock()
+
 Key = tuple[str, str]  # (group, plural)
 ObjKey = tuple[str, str]  # (namespace, name); namespace "" for cluster-scoped objects
 
@@ -22,11 +26,34 @@ def dumps(obj: Any) -> bytes:
 
 @dataclass
 class Entry:
-    """A stored object. ``obj`` is never mutated once stored; ``raw`` is its JSON, made once."""
+    """A stored object. ``obj`` is never mutated once stored; ``raw`` is its JSON, made once.
 
-    obj: dict[str, Any]
+    Objects loaded from a state file get their managedFields when first needed: ``pending``
+    makes them from the object, and ``obj`` (and so ``raw``, ``copy()``, every write) fills
+    them in first. Until then ``body`` is the object with an empty managedFields list in
+    their place: enough for what reads names, labels and owners (listing, selectors, the
+    store's own indexes), so loading 10,000 pods does not compute 10,000 field trees that
+    may never be served.
+    """
+
+    body: dict[str, Any]
     rv: int
+    pending: ManagedFields | None = field(default=None, repr=False)
     _raw: bytes | None = field(default=None, repr=False)
+
+    @property
+    def obj(self) -> dict[str, Any]:
+        if self.pending is not None:
+            self._complete()
+        return self.body
+
+    def _complete(self) -> None:
+        with _COMPLETING:  # server threads may serve the same entry at once
+            pending = self.pending
+            if pending is not None:
+                # replaces the placeholder's value: the key keeps its place in metadata
+                self.body["metadata"]["managedFields"] = pending(self.body)
+                self.pending = None
 
     @property
     def raw(self) -> bytes:
@@ -36,11 +63,11 @@ class Entry:
 
     @property
     def namespace(self) -> str:
-        return str(self.obj["metadata"].get("namespace") or "")
+        return str(self.body["metadata"].get("namespace") or "")
 
     @property
     def name(self) -> str:
-        return str(self.obj["metadata"]["name"])
+        return str(self.body["metadata"]["name"])
 
     def copy(self) -> dict[str, Any]:
         """A private deep copy (JSON round trip is faster than deepcopy for these trees)."""
@@ -101,12 +128,14 @@ class Store:
             return sorted(k for k, v in self._data.items() if v)
 
     # --- writes (callers hold ``cond``) --------------------------------------------------------
-    def put(self, key: Key, obj: dict[str, Any], event_type: str) -> Entry:
-        """Store ``obj`` under a new resourceVersion (set in its metadata) and record the event."""
+    def put(self, key: Key, obj: dict[str, Any], event_type: str, *,
+            pending: ManagedFields | None = None) -> Entry:
+        """Store ``obj`` under a new resourceVersion (set in its metadata) and record the event
+        (``pending``: see :class:`Entry`)."""
         with self.cond:
             self.rv += 1
             obj["metadata"]["resourceVersion"] = str(self.rv)
-            entry = Entry(obj, self.rv)
+            entry = Entry(obj, self.rv, pending)
             meta = obj["metadata"]
             where = (meta.get("namespace") or "", meta["name"])
             bucket = self._data.setdefault(key, {})
@@ -146,7 +175,7 @@ class Store:
             return removed
 
     def _unlink(self, key: Key, entry: Entry) -> None:
-        for ref in entry.obj["metadata"].get("ownerReferences") or []:
+        for ref in entry.body["metadata"].get("ownerReferences") or []:
             if isinstance(ref, dict) and ref.get("uid"):
                 deps = self._dependents.get(str(ref["uid"]))
                 if deps is not None:

@@ -9,9 +9,11 @@ import random
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from pytest_kspec.sim import crds, defaults, status
+from pytest_kspec.sim.fieldtree import created_managed
 from pytest_kspec.sim.resources import Registry, ResourceType
 from pytest_kspec.sim.status import StatusError
 from pytest_kspec.sim.store import Entry, Store
@@ -56,6 +58,13 @@ def _record(managed: list[dict[str, Any]], old: dict[str, Any] | None, new: dict
                              status_is_subresource="status" in rt.subresources)
 
 
+def _created(obj: dict[str, Any], *, manager: str, rt: ResourceType,
+             when: str) -> list[dict[str, Any]]:
+    """What a create records: ``manager`` owns every field set (as ``_record`` finds it)."""
+    return created_managed(obj, manager=manager, api_version=rt.api_version, kind=rt.kind,
+                           time=when, status_is_subresource="status" in rt.subresources)
+
+
 def _untimed(managed: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in m.items() if k != "time"} for m in managed]
 
@@ -75,10 +84,25 @@ class Writer:
     # --- create ------------------------------------------------------------------------------
     def create(self, rt: ResourceType, obj: dict[str, Any], namespace: str | None, *,
                manager: str, dry_run: bool = False,
-               managed: list[dict[str, Any]] | None = None,
-               keep_meta: bool = False) -> dict[str, Any]:
-        """Create ``obj``; ``keep_meta`` keeps uid/creationTimestamp/managedFields it carries
-        (loading saved state)."""
+               managed: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Create ``obj`` (``managed``: its managedFields, else ``manager`` owns every field)."""
+        return self._create(rt, obj, namespace, manager=manager, dry_run=dry_run,
+                            managed=managed, keep_meta=False)[0]
+
+    def load(self, rt: ResourceType, obj: dict[str, Any], namespace: str | None, *,
+             manager: str) -> Entry:
+        """Store ``obj`` as saved state: the uid, creationTimestamp, generation and
+        managedFields it carries are kept, no defaults are applied, and the managedFields of
+        an object without them are made when it is first read whole (see
+        :class:`~pytest_kspec.sim.store.Entry`)."""
+        entry = self._create(rt, obj, namespace, manager=manager, dry_run=False, managed=None,
+                             keep_meta=True)[1]
+        assert entry is not None  # not a dry run: stored
+        return entry
+
+    def _create(self, rt: ResourceType, obj: dict[str, Any], namespace: str | None, *,
+                manager: str, dry_run: bool, managed: list[dict[str, Any]] | None,
+                keep_meta: bool) -> tuple[dict[str, Any], Entry | None]:
         obj = self._check_identity(rt, obj, namespace)
         kept = {k: obj["metadata"][k] for k in ("uid", "creationTimestamp", "managedFields",
                                                 "generation")
@@ -108,9 +132,13 @@ class Writer:
             meta["generation"] = 1
             if managed is None and "managedFields" in kept:
                 managed = kept["managedFields"]  # saved state says who manages what
-            meta["managedFields"] = managed if managed is not None else _record(
-                [], None, obj, manager=manager, operation="Update", rt=rt, subresource=None,
-                when=when)
+            # loaded state stored as it is (no defaults, no status added): its fields can be
+            # recorded when first needed, from the object as stored
+            later = (managed is None and keep_meta and not dry_run
+                     and rt.key not in (CRD_KEY, NS_KEY))
+            pending = partial(_created, manager=manager, rt=rt, when=when) if later else None
+            meta["managedFields"] = (managed if managed is not None else [] if later else
+                                     _created(obj, manager=manager, rt=rt, when=when))
             meta.update(kept)
             if not keep_meta:
                 defaults.on_create(rt.key, obj, self.store)
@@ -120,11 +148,11 @@ class Writer:
                 obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
                 obj.setdefault("status", {})["phase"] = "Active"
             if dry_run:
-                return obj
-            self.store.put(rt.key, obj, "ADDED")
+                return obj, None
+            entry = self.store.put(rt.key, obj, "ADDED", pending=pending)
             if rt.key == CRD_KEY:
                 self.registry.set_custom(meta["name"], crds.served_types(obj))
-            return obj
+            return obj, entry
 
     # --- update ------------------------------------------------------------------------------
     def update(self, rt: ResourceType, obj: dict[str, Any], namespace: str | None, name: str, *,
