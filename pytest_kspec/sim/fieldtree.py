@@ -22,6 +22,7 @@ from pytest_kspec.sim.mergekeys import KEY_DEFAULTS, Field, field_of, is_builtin
 __all__ = ["created_fields", "created_managed"]
 
 _compact = json.JSONEncoder(separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode
+_quote: Any = json.encoder.encode_basestring  # a JSON string, as _compact writes one
 _ROOT_STRIPPED = frozenset({"apiVersion", "kind"})
 _META_STRIPPED = frozenset({
     "name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp",
@@ -49,16 +50,19 @@ class _Walk:
         self.builtin = builtin
 
     def map(self, obj: dict[str, Any], type_name: str | None, skip: frozenset[str] | None,
-            at_root: bool) -> dict[str, Any]:
-        """The sorted subtree of a map's fields (``skip``: names the server leaves out)."""
-        out: dict[str, Any] = {}
+            at_root: bool, dotted: bool) -> dict[str, Any] | None:
+        """The sorted node of a map: ``.`` first when ``dotted`` (the map may be absent),
+        then its fields (``skip``: names the server leaves out). A dotted map with nothing
+        under it is a leaf (``{}``); an undotted one is no node at all (None)."""
+        out: dict[str, Any] = {".": {}} if dotted else {}
         builtin = self.builtin
         known = _fields(type_name)
         for key in sorted(obj):
             if skip is not None and key in skip:
                 continue
             value = obj[key]
-            if not isinstance(value, (dict, list)):
+            cls = value.__class__
+            if cls is not dict and cls is not list and not isinstance(value, (dict, list)):
                 out["f:" + key] = {}  # a scalar: a leaf, whatever its field
                 continue
             field = known.get(key, _UNSEEN)
@@ -68,14 +72,38 @@ class _Walk:
                     known[key] = field
             if at_root and key == "metadata" and not builtin:
                 field = _OBJECT_META
-            if field is not None and field.type:
-                child: str | None = field.type
-            else:
-                child = "Generic" if builtin and type_name is not None else None
-            node = self.value(value, field, child, key, at_root)
+            node = self.value(value, field, type_name, key, at_root)
             if node is not None:
                 out["f:" + key] = node
-        return out
+        if dotted:
+            return out if len(out) > 1 else {}
+        return out or None
+
+    def value(self, value: Any, field: Field | None, parent: str | None, name: str,
+              at_root: bool) -> dict[str, Any] | None:
+        """The node of a map or list field; None when nothing under it is recorded."""
+        if field is not None and field.type:
+            child: str | None = field.type
+        else:
+            child = "Generic" if self.builtin and parent is not None else None
+        if isinstance(value, dict):
+            if not value or (field is not None and field.atomic):
+                return {}
+            skip = _META_STRIPPED if at_root and name == "metadata" else None
+            return self.map(value, child, skip, False, self.optional(name, at_root))
+        if value and field is not None:
+            if field.list == "map" and all(isinstance(v, dict) for v in value):
+                items: dict[str, Any] = {}
+                for item in value:
+                    ident = _item_key(item, field.keys)
+                    node = self.map(item, child, None, False, True)
+                    if ident in items:  # the same key twice: one item's fields, merged
+                        node = _merged(items[ident], node or {})
+                    items[ident] = node
+                return _list(items, self.optional(name, at_root))
+            if field.list == "set" and not any(isinstance(v, (dict, list)) for v in value):
+                return _list({"v:" + _compact(v): {} for v in value}, True)
+        return {}
 
     def optional(self, name: str, at_root: bool) -> bool:
         """Whether a map or list at this place is marked with "." (it may be absent)."""
@@ -83,47 +111,32 @@ class _Walk:
             return not (at_root and name == "metadata")
         return name not in _ALWAYS_PRESENT and not (at_root and name == "status")
 
-    def value(self, value: Any, field: Field | None, child: str | None, name: str,
-              at_root: bool) -> dict[str, Any] | None:
-        """The node of one field; None when nothing under it is recorded."""
-        if isinstance(value, dict):
-            if not value or (field is not None and field.atomic):
-                return {}
-            skip = _META_STRIPPED if at_root and name == "metadata" else None
-            sub = self.map(value, child, skip, False)
-            if self.optional(name, at_root):
-                return {".": {}, **sub} if sub else {}
-            return sub or None
-        if isinstance(value, list) and value and field is not None:
-            if field.list == "map" and all(isinstance(v, dict) for v in value):
-                items: dict[str, Any] = {}
-                for item in value:
-                    ident = "k:" + _item_key(item, field.keys)
-                    sub = self.map(item, child, None, False)
-                    if ident in items:  # the same key twice: one item's fields, merged
-                        sub = _merged(items[ident], sub)
-                    items[ident] = {".": {}, **sub} if sub else {}
-                return self._list(items, self.optional(name, at_root))
-            if field.list == "set" and not any(isinstance(v, (dict, list)) for v in value):
-                return self._list({"v:" + _compact(v): {} for v in value}, True)
-        return {}
 
-    @staticmethod
-    def _list(items: dict[str, Any], dotted: bool) -> dict[str, Any]:
-        out: dict[str, Any] = {".": {}} if dotted else {}
-        for ident in sorted(items):
-            out[ident] = items[ident]
-        return out
+def _list(items: dict[str, Any], dotted: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {".": {}} if dotted else {}
+    for ident in sorted(items):
+        out[ident] = items[ident]
+    return out
 
 
 def _item_key(item: dict[str, Any], keys: tuple[str, ...]) -> str:
+    """``k:`` and the item's key fields as compact JSON with sorted keys."""
     found = {}
     for key in keys:
         if key in item:
             found[key] = item[key]
         elif key in KEY_DEFAULTS:
             found[key] = KEY_DEFAULTS[key]
-    return str(_compact(found))
+    parts = []
+    for key in sorted(found):  # key names are identifiers: no escaping needed
+        value = found[key]
+        if value.__class__ is str:
+            parts.append(f'"{key}":{_quote(value)}')
+        elif value.__class__ is int:
+            parts.append(f'"{key}":{value}')
+        else:
+            return "k:" + str(_compact(found))
+    return "k:{" + ",".join(parts) + "}"
 
 
 def _merged(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
@@ -140,7 +153,9 @@ def created_fields(obj: dict[str, Any], api_version: str, kind: str, *,
     scoped = obj
     if status_is_subresource and "status" in obj:
         scoped = {k: v for k, v in obj.items() if k != "status"}
-    return _Walk(builtin).map(scoped, "root:" + kind if builtin else None, _ROOT_STRIPPED, True)
+    tree = _Walk(builtin).map(scoped, "root:" + kind if builtin else None, _ROOT_STRIPPED,
+                              True, False)
+    return tree or {}
 
 
 def created_managed(obj: dict[str, Any], *, manager: str, api_version: str, kind: str,

@@ -18,7 +18,7 @@ from typing import Any
 from pytest_kspec.sim import status
 from pytest_kspec.sim.resources import ResourceType
 from pytest_kspec.sim.selectors import Matcher
-from pytest_kspec.sim.store import Entry, Event, Store, dumps
+from pytest_kspec.sim.store import Entry, Event, Store, dumps, gc_paused
 
 _CONTINUE_EXPIRED = ("The provided continue parameter is too old to display a consistent list "
                      "result. You can start a new list without the continue parameter.")
@@ -80,7 +80,8 @@ class Lister:
             meta["continue"] = _encode(snap_id, end, rv)
             if matcher is None:
                 meta["remainingItemCount"] = len(entries) - end
-        items = b",".join(served_raw(rt, e) for e in entries[start:end])
+        with gc_paused():  # a cold page makes thousands of dicts (JSON, managedFields)
+            items = b",".join(served_raw(rt, e) for e in entries[start:end])
         head = dumps({"kind": rt.list_kind, "apiVersion": rt.api_version, "metadata": meta})
         return head[:-1] + b',"items":[' + items + b"]}"
 

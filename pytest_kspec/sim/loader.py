@@ -5,36 +5,18 @@ PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 
 from __future__ import annotations
 
-import gc
 import json
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from pytest_kspec.errors import SimulatorError
+from pytest_kspec.sim.store import gc_paused
 from pytest_kspec.sim.yamlstate import load_documents
 
 _SUFFIXES = (".yaml", ".yml", ".json")
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection inside the block (bulk loading).
-
-    Loading a state file makes millions of small dicts, lists and nodes and frees almost
-    none; the collector would walk the growing heap again and again for nothing (about a
-    fifth of a 10,000-pod load). Objects without cycles are still freed as usual.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _files(path: Path) -> list[Path]:

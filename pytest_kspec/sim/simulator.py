@@ -27,11 +27,11 @@ from pytest_kspec.sim.auth import Authenticator
 from pytest_kspec.sim.controllers import Clock, Manager, install, make_node
 from pytest_kspec.sim.faults import Faults, Hook, Hooks
 from pytest_kspec.sim.kyverno_crds import clusterpolicy_crd
-from pytest_kspec.sim.loader import dump_objects, gc_paused, load_objects
+from pytest_kspec.sim.loader import dump_objects, load_objects
 from pytest_kspec.sim.resources import Registry, ResourceType
 from pytest_kspec.sim.server import HttpServer, RequestRecord
 from pytest_kspec.sim.status import StatusError
-from pytest_kspec.sim.store import Entry, Store
+from pytest_kspec.sim.store import Entry, Store, gc_paused
 from pytest_kspec.sim.writes import NS_KEY, Writer
 
 MANAGER = "kspec-sim"

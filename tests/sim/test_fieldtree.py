@@ -47,7 +47,8 @@ POD = {
         "containers": [
             {"name": "web", "image": "nginx:1.27",
              "ports": [{"containerPort": 80}, {"containerPort": 53, "protocol": "UDP"}],
-             "env": [{"name": "A", "value": "1"}, {"name": "B", "valueFrom": {
+             "env": [{"name": "A", "value": "1"}, {"name": 'q"uoted-ü\\', "value": "2"},
+                     {"name": "B", "valueFrom": {
                  "fieldRef": {"fieldPath": "metadata.name"}}}],
              "resources": {"limits": {"cpu": "1"}, "requests": {}},
              "securityContext": {"privileged": False, "capabilities": {"drop": ["ALL"]}}},
