@@ -173,6 +173,8 @@ REPORT_FIELDS: Mapping[str, str] = {
     "kspec.plan": "the remediation plan written this run (`--kspec-plan`)",
     "kspec.alerts": "alerts sent this run",
     "kspec.waivers": "waivers in force, expiring soon or expired, and what they waived",
+    "kspec.notices": "watch mode: what happened beside drift (an API server outage and what "
+                     "changed during it, a remediation loop)",
 }
 
 PYTEST_EXIT_CODES = (

@@ -69,6 +69,7 @@ class RunReport:
     plan: dict[str, Any] | None = None  # remediation plan written this run: kspec.plan
     coverage: dict[str, Any] | None = None  # admission coverage of the spec's workload rules
     waivers: list[dict[str, Any]] | None = None  # DriftConfig waivers and their state
+    notices: list[str] | None = None  # watch mode: an outage, a remediation loop
 
     def add(self, record: ItemRecord) -> None:
         self.items = [r for r in self.items if r.node_id != record.node_id] + [record]
@@ -128,6 +129,7 @@ class RunReport:
                 **({"plan": self.plan} if self.plan is not None else {}),
                 **({"coverage": self.coverage} if self.coverage is not None else {}),
                 **({"waivers": self.waivers} if self.waivers is not None else {}),
+                **({"notices": self.notices} if self.notices else {}),
             },
         }
 

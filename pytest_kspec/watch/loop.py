@@ -12,7 +12,8 @@ re-listed (on time, the watch streams end then) and every target judged.
 When the API server goes away, each kind's watcher reconnects and re-lists; once every kind
 is back, one line says how long the outage lasted, what changed meanwhile (objects added,
 deleted, changed per kind) and which drift appeared or was resolved while disconnected. The
-line is a notice of that cycle's run: it is sent with its alerts.
+line is a notice of that cycle's run: in its report (``kspec.notices``, archived with the
+history run) and sent with its alerts.
 
 A cycle whose drift state (each item's status and drift events) differs from the last one
 written is a run: reports rewritten atomically, a history run, alerts. A quiet cluster
@@ -358,6 +359,7 @@ class WatchLoop:
         for record in self.records.values():
             run.report.add(record)
         run.notices = list(self.notices)
+        run.report.notices = list(self.notices) or None  # kept with the run's archived report
         self.notices.clear()
         path = run.finish()  # JSON atomically, the history run, alerts
         if self._scope is None and run.history.enabled:

@@ -105,6 +105,12 @@ def test_outage_and_restart_on_the_same_port(watcher: list[WatchProcess], cluste
     assert line[3] == f"ClusterPolicy/{NAME} (deleted)"
     assert line[4] == "none"
     assert len([x for x in w.lines[mark:] if "API server unreachable" in x]) == 1
+    # ... kept in that cycle's report, archived with its history run ...
+    at = next(i for i, x in enumerate(w.lines) if "API server unreachable" in x)
+    w.wait_for(r"drift report written", after=at)
+    archived = [json.loads(p.read_text()) for p in
+                (cluster.spec_path.parent / "reports" / "runs").glob("*/drift-report.json")]
+    assert [r["kspec"]["notices"] for r in archived if "notices" in r["kspec"]] == [[line[1]]]
     # ... and sent with that cycle's alert
     deadline = time.monotonic() + 30
     while not any(line[1] in (b.get("notices") or []) for b in receiver.bodies("/hook")):
