@@ -75,10 +75,10 @@ Ident = tuple[str | None, str | None]
 @dataclass(frozen=True)
 class Change:
     """A kind changed: ``event`` is ADDED/MODIFIED/DELETED, RELIST (re-listed: ``cause`` is
-    ``start``, ``410``, ``reconnect`` or ``resync``) or LOST (its connection broke: an
-    outage begins); ``at`` is when it arrived (monotonic clock). A RELIST after a reconnect
-    carries ``outage`` (seconds since the connection broke) and ``diff``: objects added,
-    deleted and changed while disconnected."""
+    ``start``, ``410``, ``reconnect``, ``resync`` or ``requested``) or LOST (its connection
+    broke: an outage begins); ``at`` is when it arrived (monotonic clock). A RELIST after a
+    reconnect carries ``outage`` (seconds since the connection broke) and ``diff``: objects
+    added, deleted and changed while disconnected."""
 
     api_version: str
     kind: str
@@ -130,16 +130,19 @@ class KindWatcher(threading.Thread):
         """Ask for a re-list at the next opportunity."""
         self._resync.set()
 
+    def _planned_due(self) -> bool:
+        return self.resync_at is not None and time.monotonic() >= self.resync_at - SLACK
+
     def _resync_due(self) -> bool:
-        due = self.resync_at is not None and time.monotonic() >= self.resync_at - SLACK
-        return due or self._resync.is_set()
+        return self._planned_due() or self._resync.is_set()
 
     def run(self) -> None:
         failures = 0
         while not self.stop.is_set():
             try:
                 if self._relist or self._resync_due():
-                    self._do_relist(self._relist or "resync")
+                    self._do_relist(self._relist or (
+                        "resync" if self._planned_due() else "requested"))
                 self._stream()
                 failures = 0
             except ApiError as e:

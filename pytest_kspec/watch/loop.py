@@ -69,7 +69,7 @@ DEBOUNCE = 0.1
 RELIST_WAIT = 30.0
 """Seconds to wait for the watchers' re-lists (at start and at each full resync)."""
 CAUSES = {"start": "start", "410": "410 Gone", "reconnect": "a reconnect",
-          "resync": "the periodic resync"}
+          "resync": "the periodic resync", "requested": "a remediation write"}
 OBJECT_WORDS = ("added", "deleted", "changed")
 SHOWN = 5
 """Drifts named in the outage line (the rest are counted)."""
@@ -416,6 +416,7 @@ class WatchLoop:
                       [c.manager for c in e.changes if c.manager and c.manager != "kspec"][-1:]}
         for attempt in run.remediate(outcome):
             resource = str(attempt.get("resource", ""))
+            self._rewatch(resource.partition("/")[0])
             if attempt.get("status") in RESTORED and self.breaker.restored(resource):
                 manager = changed_by.get(resource) or other_manager(self._live(resource))
                 text = f"remediation loop: {manager} keeps changing {resource}"
@@ -423,6 +424,13 @@ class WatchLoop:
                 self._print(f"kspec: {text}; no longer fixing it (restored "
                             f"{self.breaker.restores} times within "
                             f"{int(self.breaker.window)}s)")
+
+    def _rewatch(self, kind: str) -> None:
+        """A remediation write makes the snapshot forget ``kind`` (the next read lists it
+        afresh, whole): its watcher re-lists it as a projection at its next event."""
+        for (api_version, watched), watcher in self.watchers.items():
+            if watched == kind and self.projection.for_kind(api_version, kind) is not None:
+                watcher.resync()
 
     def _live(self, resource: str) -> dict[str, Any] | None:
         kind, _, name = resource.partition("/")
