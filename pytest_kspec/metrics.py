@@ -54,12 +54,17 @@ class _Reconnects(Collector):
 class Metrics:
     """The metrics of one process (a watch) or one run (CronJob)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, clusters: bool = False) -> None:
+        """``clusters``: a run over several clusters; check results and open drift then carry
+        a ``cluster`` label (its name), so one file holds every cluster's series."""
         self.registry = CollectorRegistry()
         r = self.registry
+        extra = ["cluster"] if clusters else []
+        self.clusters = clusters
+        self._errors = 0
         self.check = Gauge("kspec_check_result", "Current result of each check (1 = this "
-                           "result)", ["type", "id", "severity", "result"], registry=r)
-        self.drift = Gauge("kspec_drift_open", "Open drift events", ["type", "severity"],
+                           "result)", ["type", "id", "severity", "result", *extra], registry=r)
+        self.drift = Gauge("kspec_drift_open", "Open drift events", ["type", "severity", *extra],
                            registry=r)
         self.last_ok = Gauge("kspec_last_successful_cycle_timestamp_seconds",
                              "Unix time a detection cycle last completed without errors",
@@ -79,23 +84,28 @@ class Metrics:
 
     # -- recording ---------------------------------------------------------------------------
 
-    def record_items(self, items: Iterable[Any], *, now: float | None = None) -> None:
-        """Check results and open drift from report records (``ItemRecord``)."""
-        self.check.clear()
-        self.drift.clear()
-        errors = 0
+    def record_items(self, items: Iterable[Any], *, now: float | None = None,
+                     cluster: str | None = None) -> None:
+        """Check results and open drift from report records (``ItemRecord``). With
+        ``clusters``, each call adds ``cluster``'s series to the others'; without, a call
+        replaces what was recorded before."""
+        extra = [cluster or ""] if self.clusters else []
+        if not self.clusters:
+            self.check.clear()
+            self.drift.clear()
+            self._errors = 0
         for record in items:
             for result in RESULTS:
                 self.check.labels(record.type, record.id, record.severity or "info",
-                                  result).set(1 if record.status == result else 0)
-            errors += record.status == "error"
+                                  result, *extra).set(1 if record.status == result else 0)
+            self._errors += record.status == "error"
             if record.status != "failed":
                 continue
             for event in record.events:
                 if event.get("drift") != "resolved" and not event.get("waived"):
                     self.drift.labels(str(event.get("type", record.type)),
-                                      str(event.get("severity", "info"))).inc()
-        if not errors:
+                                      str(event.get("severity", "info")), *extra).inc()
+        if not self._errors:
             self.last_ok.set(time.time() if now is None else now)
 
     def record_cycle(self, seconds: float, latency: float | None = None) -> None:
@@ -114,7 +124,7 @@ class Metrics:
     def record_run(self, run: Any, seconds: float) -> None:
         """Everything a one-shot run (``kspec drift detect``, the pytest plugin) measured:
         its checks, how long it took, its alert deliveries and remediation attempts."""
-        self.record_items(run.report.items)
+        self.record_items(run.report.items, cluster=getattr(run, "cluster_name", None))
         self.record_cycle(seconds)
         self.record_deliveries(run.deliveries)
         self.record_remediations(getattr(run.recorder, "attempts", []))

@@ -79,8 +79,11 @@ class Run:
                  remediation: RemediationOptions | None = None,
                  history: Location | None = None, source: str = "pytest",
                  plan_path: Path | None = None, alerter: Deliverer | None = None,
-                 scope: Scope | None = None, probe: bool = False) -> None:
+                 scope: Scope | None = None, probe: bool = False,
+                 cluster_name: str = "") -> None:
         self.spec = spec
+        # A fleet run's name for the cluster ("" in a one-cluster run: its context names it).
+        self.cluster_name = cluster_name
         self.config = config or DriftConfig.default()
         # --kspec-probe / --probe / DriftConfig detection.efficacy: dry-run probe pods
         self.probe = probe or self.config.detection.efficacy
@@ -116,7 +119,9 @@ class Run:
 
     def scope(self) -> Scope:
         """Whose history this run extends: the spec's name on this cluster, identified by the
-        kube-system namespace uid (a 403 leaves it empty: then the server URL)."""
+        kube-system namespace uid (a 403 leaves it empty: then the server URL). A named
+        cluster (fleet run) that cannot be read keeps the identity the history knows it by,
+        so its errored run lands in its own history, not in a new one."""
         if self._scope is None:
             described = self.access.describe()
             server = described.get("server", "")
@@ -126,7 +131,13 @@ class Run:
                 uid = str(((namespace or {}).get("metadata") or {}).get("uid") or "")
             except KspecError:
                 pass
-            self._scope = Scope(self.spec.name, server, uid, name=described.get("context", ""))
+            name = self.cluster_name or described.get("context", "")
+            scope = Scope(self.spec.name, server, uid, name=name)
+            if not uid and self.cluster_name and self.history.enabled:
+                known = self.history.known_scope(self.spec.name, self.cluster_name)
+                if known is not None and (not server or known.server == server):
+                    scope = Scope(self.spec.name, known.server, known.uid, name=name)
+            self._scope = scope
         return self._scope
 
     def identity(self) -> tuple[dict[str, str], dict[str, str]]:
@@ -311,7 +322,12 @@ class Run:
         """Close the report and write ``drift-report.json`` atomically; returns its path."""
         self.report.finished = utc_now()
         if not self.report.cluster:
-            self.report.cluster = self.access.describe()
+            where = dict(self.access.describe())
+            if self.cluster_name:
+                where["name"] = self.cluster_name
+            if self.access.unusable is not None:
+                where["error"] = str(self.access.unusable)
+            self.report.cluster = where
         if self.config.waivers:
             self.report.waivers = self.waiver_listing()
         scope = self.scope() if self.history.enabled else None

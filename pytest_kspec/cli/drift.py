@@ -15,9 +15,16 @@ from types import FrameType
 from typing import TextIO
 
 from pytest_kspec.alerts import host_of
-from pytest_kspec.cluster import DEFAULT_SIM_VERSION, AccessOptions, ClusterAccess, sim_paths
+from pytest_kspec.cluster import (
+    DEFAULT_SIM_VERSION,
+    AccessOptions,
+    ClusterAccess,
+    ClusterRef,
+    select_clusters,
+    sim_paths,
+)
 from pytest_kspec.detect import Plan, drift_properties, make_plan
-from pytest_kspec.errors import SpecError, UsageError
+from pytest_kspec.errors import ClusterError, SpecError, UsageError
 from pytest_kspec.history import history_location
 from pytest_kspec.paths import spec_node_id, under
 from pytest_kspec.remediate import (
@@ -25,7 +32,7 @@ from pytest_kspec.remediate import (
     remediation_properties,
     remediation_text,
 )
-from pytest_kspec.report import write_json_atomic, write_junit
+from pytest_kspec.report import write_fleet_junit, write_json_atomic, write_junit
 from pytest_kspec.run import Run
 from pytest_kspec.spec import DriftConfig, load_drift_config, parse_duration, parse_types
 
@@ -38,7 +45,10 @@ def add_detect_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="DriftConfig (kspec.dev/v1)")
     parser.add_argument("--kubeconfig", metavar="FILE",
                         help="kubeconfig (default $KUBECONFIG, ~/.kube/config, in-cluster)")
-    parser.add_argument("--context", metavar="NAME", help="kubeconfig context")
+    parser.add_argument("--context", metavar="NAME[,NAME...]|all",
+                        help="kubeconfig context; several (a,b) or all check each cluster "
+                             "(reports under <reports>/clusters/<context>/ plus "
+                             "fleet-report.json; overrides the DriftConfig's clusters:)")
     parser.add_argument("--sim", metavar="PATH", action="append",
                         help="run against the embedded simulator preloaded from PATH")
     parser.add_argument("--sim-version", metavar="VERSION", default=DEFAULT_SIM_VERSION,
@@ -165,10 +175,27 @@ def run_detect(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         dry_run=getattr(args, "dry_run", False) or planning, prune=getattr(args, "prune", False),
         max_deletions=getattr(args, "max_deletions", None),
         allow_auto=not args.no_auto_remediate)
-    access = ClusterAccess(AccessOptions(kubeconfig=args.kubeconfig, context=args.context,
-                                         sim_state=sim_paths(args.sim, flag="--sim"),
-                                         sim_version=args.sim_version,
-                                         kubeconfig_flag="--kubeconfig", sim_flag="--sim"))
+    options = AccessOptions(kubeconfig=args.kubeconfig, context=args.context,
+                            sim_state=sim_paths(args.sim, flag="--sim"),
+                            sim_version=args.sim_version,
+                            kubeconfig_flag="--kubeconfig", sim_flag="--sim")
+    if not args.sim:
+        try:
+            refs = select_clusters(args.context, kubeconfig=args.kubeconfig,
+                                   configured=config.clusters, base=Path.cwd(), flag="--context",
+                                   kubeconfig_flag="--kubeconfig")
+        except ClusterError as e:
+            raise UsageError(str(e)) from None
+        if len(refs) > 1:
+            if args.watch:
+                raise UsageError("--watch follows one cluster: run one watch per cluster "
+                                 "(--context NAME)")
+            return _detect_fleet(refs, plan, options, config, args, out, remediation)
+        options = AccessOptions(kubeconfig=refs[0].kubeconfig, context=refs[0].context,
+                                kubeconfig_flag="--kubeconfig", sim_flag="--sim")
+    elif args.context and ("," in args.context or args.context.strip() == "all"):
+        raise UsageError(f"--sim runs one embedded cluster: drop --context {args.context}")
+    access = ClusterAccess(options)
     stop = threading.Event()
     if args.watch:
         _stop_on_signals(stop)
@@ -231,20 +258,7 @@ def _detect_once(plan: Plan, access: ClusterAccess, config: DriftConfig,
               source="cli", plan_path=Path(plan_file) if plan_file else None,
               probe=getattr(args, "probe", False))
     properties: dict[str, dict[str, str]] = {}
-    for target in plan.targets:
-        outcome = run.evaluate(target)
-        run.remediate(outcome)  # only when asked for this type; records every attempt
-        record = run.record(outcome)
-        run.report.add(record)
-        properties[record.node_id] = dict(target.properties() + drift_properties(outcome.events)
-                                          + remediation_properties(outcome.events))
-        if not args.quiet or outcome.status != "passed":
-            print(f"{outcome.status.upper():7} {record.node_id}", file=out)
-            if outcome.status != "passed" and not args.quiet:
-                for line in outcome.text.splitlines():
-                    print(f"        {line}", file=out)
-                for line in remediation_text(outcome.events).splitlines():
-                    print(f"        fix: {line}", file=out)
+    _evaluate(run, plan, args, out, properties)
     path = run.finish()
     junit = reports / "junit.xml"
     write_junit(run.report, junit, properties)
@@ -254,14 +268,83 @@ def _detect_once(plan: Plan, access: ClusterAccess, config: DriftConfig,
     run.history.close()
     for line in run.summary(path):
         print(line, file=out)
-    _export_metrics(run, args, time.monotonic() - started, out)
+    _export_metrics([run], args, time.monotonic() - started, out)
     counts = run.report.counts()
     if counts.get("error"):
         return EXIT_INCOMPLETE
     return EXIT_DRIFT if counts.get("failed") else EXIT_OK
 
 
-def _export_metrics(run: Run, args: argparse.Namespace, seconds: float, out: TextIO) -> None:
+def _detect_fleet(refs: list[ClusterRef], plan: Plan, options: AccessOptions,
+                  config: DriftConfig, args: argparse.Namespace, out: TextIO,
+                  remediation: RemediationOptions) -> int:
+    """Several clusters (``--context a,b|all``, DriftConfig ``clusters:``): each its own run
+    and report, then the fleet report; a cluster that cannot be used errors its own checks.
+    Exit 2 when any check errored (or a cluster could not be used), else 1 on any drift."""
+    from pytest_kspec.fleet import Fleet, RunSettings
+
+    base = Path.cwd()
+    reports = under(base, args.reports)
+    plan_file = getattr(args, "plan", None)
+    fleet = Fleet(refs, RunSettings(
+        plan=plan, spec_node=spec_node_id(plan.spec.path, base), reports=reports,
+        config=config, remediation=remediation, source="cli", access=options,
+        history=history_location(getattr(args, "history", None), config.storage, reports,
+                                 base=base, off=getattr(args, "no_history", False)),
+        plan_path=Path(plan_file) if plan_file else None, probe=getattr(args, "probe", False)))
+    started = time.monotonic()
+    try:
+        fleet.check()
+        properties: dict[str, dict[str, str]] = {}
+        for name, run in fleet.runs.items():
+            if run.access.unusable is not None:
+                print(f"ERROR   {run.access.unusable}", file=out)
+            _evaluate(run, plan, args, out, properties, cluster=name)
+        path = fleet.finish()
+        assert path is not None
+        write_fleet_junit({n: r.report for n, r in fleet.runs.items()},
+                          reports / "junit.xml", properties)
+        if args.output:
+            write_json_atomic(Path(args.output), fleet.to_json())
+        for run in fleet:
+            run.history.archive(run.reports, [run.reports / "drift-report.json"])
+            run.history.close()
+        for line in fleet.summary():
+            print(line, file=out)
+        _export_metrics(list(fleet), args, time.monotonic() - started, out)
+    finally:
+        for run in fleet:
+            run.access.close()
+    totals = fleet.to_json()["kspec"]["items"]
+    if totals.get("error"):
+        return EXIT_INCOMPLETE
+    return EXIT_DRIFT if totals.get("failed") else EXIT_OK
+
+
+def _evaluate(run: Run, plan: Plan, args: argparse.Namespace, out: TextIO,
+              properties: dict[str, dict[str, str]], cluster: str = "") -> None:
+    """Judge (and fix, when asked) every target of ``plan`` in ``run``, printing each."""
+    quiet_errors = run.access.unusable is not None  # said once above, not per check
+    for target in plan.targets:
+        outcome = run.evaluate(target)
+        run.remediate(outcome)  # only when asked for this type; records every attempt
+        record = run.record(outcome)
+        run.report.add(record)
+        properties[record.node_id] = dict(
+            ([("kspec.cluster", cluster)] if cluster else []) + target.properties()
+            + drift_properties(outcome.events) + remediation_properties(outcome.events))
+        if quiet_errors or (args.quiet and outcome.status == "passed"):
+            continue
+        print(f"{outcome.status.upper():7} {record.node_id}", file=out)
+        if outcome.status != "passed" and not args.quiet:
+            for line in outcome.text.splitlines():
+                print(f"        {line}", file=out)
+            for line in remediation_text(outcome.events).splitlines():
+                print(f"        fix: {line}", file=out)
+
+
+def _export_metrics(runs: list[Run], args: argparse.Namespace, seconds: float,
+                    out: TextIO) -> None:
     """``--metrics-file`` / ``--pushgateway``: the run's metrics; a failure is a line, not an
     exit code (detection already succeeded)."""
     target = getattr(args, "metrics_file", None)
@@ -270,8 +353,10 @@ def _export_metrics(run: Run, args: argparse.Namespace, seconds: float, out: Tex
         return
     from pytest_kspec.metrics import Metrics
 
-    metrics = Metrics()
-    metrics.record_run(run, seconds)
+    metrics = Metrics(clusters=len(runs) > 1)  # several clusters: a cluster label
+    for run in runs:
+        if run.report.items:
+            metrics.record_run(run, seconds)
     if target:
         try:
             metrics.write_textfile(Path(target))
@@ -280,7 +365,7 @@ def _export_metrics(run: Run, args: argparse.Namespace, seconds: float, out: Tex
             print(f"kspec: metrics not written to {target}: {e.strerror}", file=out)
     if gateway:
         try:
-            metrics.push(gateway, grouping={"spec": run.spec.name})
+            metrics.push(gateway, grouping={"spec": runs[0].spec.name})
             print(f"kspec: metrics pushed to {host_of(gateway)}", file=out)
         except OSError as e:
             print(f"kspec: metrics not pushed to {host_of(gateway)}: {e}", file=out)

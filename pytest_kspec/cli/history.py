@@ -144,7 +144,7 @@ def _fleet_table(rows: list[FleetRow], out: TextIO) -> None:
         return
     now = time.time()
     header = ("CLUSTER", "LAST RUN", "PASS %", "OPEN DRIFT", "OLDEST OPEN", "TREND", "RUNS")
-    lines = [(r.name or r.cluster, iso(r.last_finished), f"{r.pass_rate:.1f}",
+    lines = [(r.name or r.cluster, iso(r.last_finished), _rate(r),
               str(r.open_drift),
               f"{iso(r.oldest_open)} ({_duration(now - r.oldest_open)} ago)"
               if r.oldest_open else "-",
@@ -152,6 +152,13 @@ def _fleet_table(rows: list[FleetRow], out: TextIO) -> None:
     _print_rows(header, lines, out)
     print(f"{len(rows)} cluster(s); {sum(r.open_drift > 0 for r in rows)} with open drift",
           file=out)
+
+
+def _rate(row: FleetRow) -> str:
+    """Pass % of the latest runs; ``error`` when they could evaluate no check."""
+    if row.pass_rate is not None:
+        return f"{row.pass_rate:.1f}"
+    return f"error ({row.errors} checks)" if row.errors else "-"
 
 
 def _print_rows(header: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO) -> None:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         load_context,
         read_kubeconfig,
     )
+    from pytest_kspec.cluster.selection import ClusterRef, select_clusters
     from pytest_kspec.cluster.snapshot import Snapshot
     from pytest_kspec.cluster.watch import Backoff, Change, KindWatcher
 
@@ -49,6 +50,8 @@ _LAZY = {
     "list_contexts": "pytest_kspec.cluster.kubeconfig",
     "load_context": "pytest_kspec.cluster.kubeconfig",
     "read_kubeconfig": "pytest_kspec.cluster.kubeconfig",
+    "ClusterRef": "pytest_kspec.cluster.selection",
+    "select_clusters": "pytest_kspec.cluster.selection",
     "Snapshot": "pytest_kspec.cluster.snapshot",
     "Backoff": "pytest_kspec.cluster.watch",
     "Change": "pytest_kspec.cluster.watch",
@@ -66,6 +69,7 @@ __all__ = [
     "Change",
     "Cluster",
     "ClusterAccess",
+    "ClusterRef",
     "ContextConfig",
     "ContextInfo",
     "KindWatcher",
@@ -75,5 +79,6 @@ __all__ = [
     "list_contexts",
     "load_context",
     "read_kubeconfig",
+    "select_clusters",
     "sim_paths",
 ]

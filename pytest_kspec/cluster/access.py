@@ -48,6 +48,7 @@ class ClusterAccess:
         self._cluster: Cluster | None = None
         self._snapshot: Snapshot | None = None
         self._fatal: ApiError | None = None
+        self.unusable: ClusterError | None = None  # set by mark_unusable(): every use raises it
 
     @property
     def kubeconfig(self) -> str | None:
@@ -71,18 +72,30 @@ class ClusterAccess:
         """Point at a kubeconfig prepared elsewhere (an xdist worker gets the controller's)."""
         self._kubeconfig = path
 
+    def mark_unusable(self, error: str) -> None:
+        """Known unusable (the run checked it and it failed): every later use raises
+        :class:`ClusterError` with ``error`` at once, without connecting again."""
+        self.unusable = ClusterError(error)
+
     def cluster(self) -> Cluster:
+        if self.unusable is not None:
+            raise self.unusable
         if self._cluster is None:
-            context = None if self.options.sim_state else self.options.context
-            self._cluster = Cluster.connect(
-                self._kubeconfig, context, retry=self.options.retry,
-                hint=f"pass {self.options.kubeconfig_flag} PATH or {self.options.sim_flag} STATE")
+            self._cluster = self._connect()
         return self._cluster
+
+    def _connect(self) -> Cluster:
+        context = None if self.options.sim_state else self.options.context
+        return Cluster.connect(
+            self._kubeconfig, context, retry=self.options.retry,
+            hint=f"pass {self.options.kubeconfig_flag} PATH or {self.options.sim_flag} STATE")
 
     def snapshot(self) -> Snapshot:
         """The run's snapshot; raises the first transport failure for every caller after it."""
         if self._fatal is not None:
             raise self._fatal
+        if self.unusable is not None:
+            raise self.unusable
         if self._snapshot is None:
             snap = Snapshot(self.cluster())
             try:
@@ -119,7 +132,9 @@ class ClusterAccess:
         if self.simulator is not None:
             return {"server": self.simulator.url, "context": "kspec-sim (embedded simulator)"}
         try:
-            cluster = self.cluster()
+            if self._cluster is None:  # also when unusable: the kubeconfig still names it
+                self._cluster = self._connect()
+            cluster = self._cluster
         except ClusterError as e:
             return {"server": "", "context": "", "error": str(e)}
         where = {"server": cluster.server, "context": cluster.context}

@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class FleetRow:
-    """One cluster's standing; times are epoch seconds."""
+    """One cluster's standing; times are epoch seconds. ``pass_rate`` is None when the
+    latest runs evaluated nothing (``errors`` says whether every check errored: a cluster
+    that could not be reached, never a 100 % pass)."""
 
     cluster: str
     name: str
@@ -30,11 +32,17 @@ class FleetRow:
     runs: int
     last_run: str
     last_finished: float
-    pass_rate: float
+    pass_rate: float | None
     open_drift: int
     oldest_open: float | None
     trend: str
     change_pp: float
+    errors: int = 0
+
+    @property
+    def status(self) -> str:
+        """``error`` when the latest runs could evaluate no check, else ``ok``."""
+        return "error" if self.pass_rate is None and self.errors else "ok"
 
     def to_json(self) -> dict[str, Any]:
         return {"cluster": self.cluster, "name": self.name, "specs": list(self.specs),
@@ -42,7 +50,8 @@ class FleetRow:
                 "last_finished": iso(self.last_finished), "pass_rate": self.pass_rate,
                 "open_drift": self.open_drift,
                 "oldest_open_drift": iso(self.oldest_open) if self.oldest_open else None,
-                "trend": self.trend, "change_pp": self.change_pp}
+                "trend": self.trend, "change_pp": self.change_pp, "errors": self.errors,
+                "status": self.status}
 
 
 def fleet(store: HistoryStore, cluster: str | None = None) -> list[FleetRow]:
@@ -69,7 +78,8 @@ def fleet(store: HistoryStore, cluster: str | None = None) -> list[FleetRow]:
         latest = [p for p in (store.recent_points([sid], 1) for sid in sids) if p]
         ran = sum(p[0].evaluated for p in latest)  # errors are counted apart (trend.py)
         passed = sum(p[0].passed for p in latest)
-        rate = round(100.0 * passed / ran, 1) if ran else 100.0
+        errors = sum(p[0].error for p in latest)
+        rate = round(100.0 * passed / ran, 1) if ran else None
         opened = [open_drift[s] for s in sids if s in open_drift]
         trend, change = direction([p.pass_rate for p in points if p.pass_rate is not None])
         rows.append(FleetRow(
@@ -79,6 +89,8 @@ def fleet(store: HistoryStore, cluster: str | None = None) -> list[FleetRow]:
             last_finished=last.finished, pass_rate=rate,
             open_drift=sum(o[0] for o in opened),
             oldest_open=min((o[1] for o in opened), default=None),
-            trend=trend, change_pp=change))
-    rows.sort(key=lambda r: (-r.open_drift, r.pass_rate, r.name or r.cluster))
+            trend=trend, change_pp=change, errors=errors))
+    # worst first: unreadable clusters, then most open drift, lowest pass %, name
+    rows.sort(key=lambda r: (r.status != "error", -r.open_drift,
+                             -1.0 if r.pass_rate is None else r.pass_rate, r.name or r.cluster))
     return rows

@@ -144,6 +144,14 @@ class RunHistory:
                 self._baselines[scope] = found or Baseline()
             return self._baselines[scope]
 
+    def known_scope(self, spec_name: str, name: str) -> Scope | None:
+        """The scope the history knows for ``spec_name`` on the cluster called ``name``."""
+        store = self.store()
+        if store is None:
+            return None
+        return self._read(store, "look up the cluster", lambda: store.scope_named(spec_name,
+                                                                                  name))
+
     def compute_trend(self, scope: Scope, current: RunPoint) -> Trend | None:
         store = self.store()
         if store is None:

@@ -140,6 +140,14 @@ class HistoryStore:
             return out
         return [r for r in out if cluster in (r[2], r[3])]
 
+    def scope_named(self, spec_name: str, name: str) -> Scope | None:
+        """The latest scope of ``spec_name`` on the cluster called ``name`` (how a run that
+        could not reach its cluster, so not learn its identity, still extends its history)."""
+        row = self.db.execute("SELECT server, uid, name FROM scopes WHERE spec_name = ? AND "
+                              "name = ? ORDER BY id DESC LIMIT 1", (spec_name, name)).fetchone()
+        return None if row is None else Scope(spec_name, str(row[0] or ""), str(row[1] or ""),
+                                              name=str(row[2] or ""))
+
     def _scope_id(self, scope: Scope, *, create: bool = False) -> int | None:
         row = self.db.execute("SELECT id, name FROM scopes WHERE spec_name = ? AND cluster = ?",
                               (scope.spec_name, scope.cluster)).fetchone()

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_kspec.errors import KspecError
-from pytest_kspec.plugin.keys import RUN_KEY, get_run
+from pytest_kspec.plugin.keys import CLUSTER_KEY, RUN_KEY, get_fleet, run_of
 
 if TYPE_CHECKING:
     from pytest_kspec.detect import CustomCheck, Outcome, Violations
@@ -43,21 +43,31 @@ def collect_checks(config: pytest.Config, items: list[pytest.Item]) -> None:
     from pytest_kspec.detect import parse_marker, unique_ids
     from pytest_kspec.plugin.items import KspecItem
 
-    checks = []
+    checks: dict[str, list[CustomCheck]] = {}
+    multi = get_fleet(config).multi
     for index, item in enumerate(i for i in items if not isinstance(i, KspecItem)):
+        callspec = getattr(item, "callspec", None)
+        cluster, name = "", item.name
+        if multi and callspec is not None and "kspec_cluster" in callspec.params:
+            cluster = str(callspec.params["kspec_cluster"])
+            item.stash[CLUSTER_KEY] = cluster  # reports to that cluster's run
+            item.user_properties.append(("kspec.cluster", cluster))
+            # the same check on every cluster: one id (it keys each cluster's history)
+            name = name.replace(f"[{cluster}]", "").replace(f"-{cluster}]", "]")
         marker = item.get_closest_marker("kspec")
         obj = getattr(item, "obj", None)
         try:
-            check = parse_marker(item.nodeid, item.name, marker.args if marker else (),
+            check = parse_marker(item.nodeid, name, marker.args if marker else (),
                                  marker.kwargs if marker else {},
                                  doc=getattr(obj, "__doc__", None), order=index)
         except KspecError as e:
             raise pytest.UsageError(str(e)) from None
         item.stash[CHECK_KEY] = check
         item.user_properties.extend(check.target.properties())
-        checks.append(check)
+        checks.setdefault(cluster, []).append(check)
     try:
-        unique_ids(checks)
+        for group in checks.values():
+            unique_ids(group)
     except KspecError as e:
         raise pytest.UsageError(str(e)) from None
 
@@ -80,7 +90,7 @@ def judge(item: pytest.Item, call: pytest.CallInfo[None],
         return None
     from pytest_kspec.detect import Outcome, drift_properties
 
-    run = get_run(item.config)
+    run = run_of(item)
     if call.when == "teardown":
         return item.stash.get(CUSTOM_OUTCOME_KEY, None) if (
             CUSTOM_ATTEMPTS_KEY in item.stash) else None
@@ -118,7 +128,9 @@ def remediate(item: pytest.Item) -> None:
         return
     from pytest_kspec.remediate import remediation_properties, remediation_text
 
-    run = get_run(item.config)
+    if get_fleet(item.config).multi and CLUSTER_KEY not in item.stash:
+        return  # a fleet run's check that reads no cluster has no cluster to fix
+    run = run_of(item)
     if not run.remediates(outcome):
         return
     # Recorded on the controller, from the teardown report (see hooks._Reporter).

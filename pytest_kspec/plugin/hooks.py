@@ -20,19 +20,29 @@ import pytest
 from pytest_kspec.errors import KspecError, SpecError
 from pytest_kspec.paths import spec_node_id
 from pytest_kspec.plugin import custom
-from pytest_kspec.plugin.keys import ATTEMPTS_KEY, OUTCOME_KEY, RUN_KEY, get_run
+from pytest_kspec.plugin.keys import (
+    ATTEMPTS_KEY,
+    OUTCOME_KEY,
+    RUN_KEY,
+    get_fleet,
+    get_run,
+    run_of,
+    runs_of,
+)
 from pytest_kspec.plugin.settings import WORKER_BASE, Settings, add_options
 
 if TYPE_CHECKING:
-    from pytest_kspec.cluster import Snapshot
+    from pytest_kspec.cluster import ClusterRef, Snapshot
     from pytest_kspec.plugin.items import SpecFile
+    from pytest_kspec.spec import DriftConfig
 
 log = logging.getLogger("pytest_kspec")
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 # The drift types (pytest_kspec.detect.TYPES), here so declaring markers imports no engine.
 TYPES = ("policy", "compliance", "configuration", "resource")
 _WORKER_KUBECONFIG = "kspec_kubeconfig"
-_WORKER_BUDGET = "kspec_deletion_budget"
+_WORKER_BUDGET = "kspec_deletion_budgets"
+_WORKER_UNUSABLE = "kspec_unusable_clusters"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -49,20 +59,20 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = Settings.from_config(config)
     if settings is None:
         return
-    from pytest_kspec.cluster import AccessOptions, ClusterAccess, sim_paths
+    from pytest_kspec.cluster import AccessOptions, sim_paths
     from pytest_kspec.detect import make_plan
+    from pytest_kspec.fleet import Fleet, RunSettings
     from pytest_kspec.history import history_location
     from pytest_kspec.remediate import RemediationOptions
-    from pytest_kspec.run import Run
     from pytest_kspec.spec import DriftConfig, load_drift_config, load_spec
 
     try:
         spec = load_spec(settings.spec)
         drift_config = (load_drift_config(settings.config) if settings.config
                         else DriftConfig.default())
-        access = ClusterAccess(AccessOptions(
-            kubeconfig=settings.kubeconfig, context=settings.context,
-            sim_state=sim_paths(settings.sim_state), sim_version=settings.sim_version))
+        access = AccessOptions(sim_state=sim_paths(settings.sim_state),
+                               sim_version=settings.sim_version)
+        refs = _clusters(config, settings, drift_config)
         plan = make_plan(spec, settings.types or drift_config.detection.types,
                          resources=drift_config.remediation.resources,
                          waivers=drift_config.waivers)
@@ -77,9 +87,10 @@ def pytest_configure(config: pytest.Config) -> None:
     spec_node = spec_node_id(settings.spec, settings.base)
     history = history_location(settings.history, drift_config.storage, settings.reports,
                                base=settings.base, off=settings.no_history)
-    config.stash[RUN_KEY] = Run(spec, plan, access, spec_node=spec_node, reports=settings.reports,
-                                config=drift_config, remediation=remediation, history=history,
-                                plan_path=settings.plan, probe=settings.probe)
+    config.stash[RUN_KEY] = Fleet(refs, RunSettings(
+        plan=plan, spec_node=spec_node, reports=settings.reports, config=drift_config,
+        remediation=remediation, history=history, access=access, plan_path=settings.plan,
+        probe=settings.probe))
     _collect_spec(config, settings.spec)
     if not hasattr(config, "workerinput") and not config.option.xmlpath:
         config.option.xmlpath = str(settings.reports / "junit.xml")
@@ -94,6 +105,23 @@ def pytest_configure(config: pytest.Config) -> None:
             config.pluginmanager.register(_XdistHooks(), "kspec-xdist")
 
 
+def _clusters(config: pytest.Config, settings: Settings,
+              drift_config: DriftConfig) -> list[ClusterRef]:
+    """The clusters this session checks (``--kspec-context a,b|all``, DriftConfig
+    ``clusters:``); the embedded simulator is one cluster."""
+    from pytest_kspec.cluster import ClusterRef, select_clusters
+
+    context = (settings.context or "").strip()
+    if settings.sim_state:
+        if "," in context or context == "all":
+            raise pytest.UsageError(f"--kspec-sim runs one embedded cluster: drop "
+                                    f"--kspec-context {context}")
+        return [ClusterRef("")]
+    return select_clusters(settings.context, kubeconfig=settings.kubeconfig,
+                           configured=drift_config.clusters, base=settings.base,
+                           check=not config.option.collectonly)
+
+
 def _collect_spec(config: pytest.Config, spec: Path) -> None:
     """Make sure the spec file is collected: alone when no paths were given, else in addition."""
     target = str(spec)
@@ -104,22 +132,37 @@ def _collect_spec(config: pytest.Config, spec: Path) -> None:
 
 
 class _XdistHooks:
-    """Hand the controller's cluster (the simulator it started) to every worker."""
+    """Hand the controller's cluster (the simulator it started), each cluster's deletion
+    budget and the clusters found unusable to every worker; keep each cluster of a fleet run
+    on one worker."""
 
     @pytest.hookimpl
     def pytest_configure_node(self, node: Any) -> None:
         from pytest_kspec.remediate import DeletionBudget
 
-        run = get_run(node.config)
+        fleet = get_fleet(node.config)
         node.workerinput[WORKER_BASE] = str(node.config.invocation_params.dir)
-        if run.access.kubeconfig:
-            node.workerinput[_WORKER_KUBECONFIG] = run.access.kubeconfig
-        if run.remediation.active:
-            if run.budget.path is None:  # one deletion cap for all workers of the run
-                fd, name = tempfile.mkstemp(prefix="kspec-deletions-")
-                os.close(fd)
-                run.budget = DeletionBudget(run.remediation.max_deletions, Path(name))
-            node.workerinput[_WORKER_BUDGET] = str(run.budget.path)
+        if not fleet.multi and fleet.first.access.kubeconfig:
+            node.workerinput[_WORKER_KUBECONFIG] = fleet.first.access.kubeconfig
+        budgets = {}
+        for name, run in fleet.runs.items():
+            if run.remediation.active:
+                if run.budget.path is None:  # one deletion cap for all workers of the run
+                    fd, path = tempfile.mkstemp(prefix="kspec-deletions-")
+                    os.close(fd)
+                    run.budget = DeletionBudget(run.remediation.max_deletions, Path(path))
+                budgets[name] = str(run.budget.path)
+        if budgets:
+            node.workerinput[_WORKER_BUDGET] = budgets
+        node.workerinput[_WORKER_UNUSABLE] = fleet.unusable()
+
+    @pytest.hookimpl
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        """A fleet run under ``-n``: each cluster's items go to one worker, so each
+        cluster's kinds are listed once (see :mod:`pytest_kspec.plugin.scheduling`)."""
+        from pytest_kspec.plugin.scheduling import make_scheduler
+
+        return make_scheduler(config, log, get_fleet(config))
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -127,25 +170,26 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if RUN_KEY not in config.stash:
         return
-    run = get_run(config)
+    fleet = get_fleet(config)
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:
         from pytest_kspec.remediate import DeletionBudget
 
         if _WORKER_KUBECONFIG in workerinput:
-            run.access.use_kubeconfig(workerinput[_WORKER_KUBECONFIG])
-        if _WORKER_BUDGET in workerinput:
-            run.budget = DeletionBudget(run.remediation.max_deletions,
-                                        Path(workerinput[_WORKER_BUDGET]))
+            fleet.first.access.use_kubeconfig(workerinput[_WORKER_KUBECONFIG])
+        for name, path in (workerinput.get(_WORKER_BUDGET) or {}).items():
+            run = fleet.run(name)
+            run.budget = DeletionBudget(run.remediation.max_deletions, Path(path))
+        fleet.mark_unusable(workerinput.get(_WORKER_UNUSABLE) or {})
         return
     if config.option.collectonly:
         return
     try:
-        run.access.start_simulator()
+        fleet.first.access.start_simulator()
     except KspecError as e:
         raise pytest.UsageError(str(e)) from None
     try:
-        run.access.check()
+        fleet.check()  # several clusters: one that fails errors its own items only
     except KspecError as e:
         # One line and exit 2 (the session could not run), before any worker starts: not
         # one error per item, and no report or history entry that would read as a 0 % run.
@@ -158,28 +202,49 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_report_header(config: pytest.Config) -> list[str]:
     if RUN_KEY not in config.stash:
         return []
-    run = get_run(config)
+    fleet = get_fleet(config)
+    run = fleet.first
     lines = [f"kspec: spec {run.spec.path} ({run.spec.name} {run.spec.version}), "
-             f"{len(run.plan.targets)} checks"]
+             f"{len(run.plan.targets)} checks"
+             + (f" on each of {len(fleet.refs)} clusters" if fleet.multi else "")]
     if not config.option.collectonly:
-        where = run.access.describe()
-        if "error" in where:
-            lines.append(f"kspec: cluster: {where['error']}")
-        else:
-            lines.append(f"kspec: cluster {where['server']} (context {where['context']})")
+        for name, each in fleet.runs.items():
+            where = each.access.describe()
+            who = f"cluster {name}" if fleet.multi else "cluster"
+            if each.access.unusable is not None:
+                lines.append(f"kspec: {each.access.unusable}")
+            elif "error" in where:
+                lines.append(f"kspec: {who}: {where['error']}")
+            else:
+                lines.append(f"kspec: {who} {where['server']} (context {where['context']})")
+    elif fleet.multi:
+        lines.append(f"kspec: clusters {', '.join(fleet.runs)}")
     return lines
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> SpecFile | None:
     config = parent.config
-    if RUN_KEY in config.stash and file_path.resolve() == get_run(config).spec.path.resolve():
+    if (RUN_KEY in config.stash
+            and file_path.resolve() == get_fleet(config).first.spec.path.resolve()):
         from pytest_kspec.plugin.items import SpecFile
 
         # The spec's node id never follows rootdir (see pytest_kspec.paths.spec_node_id).
         node: SpecFile = SpecFile.from_parent(parent, path=file_path,
-                                              nodeid=get_run(config).spec_node)
+                                              nodeid=get_fleet(config).settings.spec_node)
         return node
     return None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A fleet run: a user's check that reads the cluster (``kspec_cluster``) runs once per
+    cluster, ``test_replicas[prod-eu]``, and reports to that cluster's report."""
+    config = metafunc.config
+    if RUN_KEY in config.stash and "kspec_cluster" in metafunc.fixturenames:
+        fleet = get_fleet(config)
+        if fleet.multi:
+            names = list(fleet.runs)
+            metafunc.parametrize("kspec_cluster", names, indirect=True, ids=names,
+                                 scope="session")
 
 
 @pytest.hookimpl(trylast=True)
@@ -220,11 +285,15 @@ def pytest_runtest_makereport(
             attempts = item.stash[ATTEMPTS_KEY] if remediated else None
     if outcome is None:
         return report
-    record = get_run(item.config).record(outcome, check)
-    # Plain data on the report: xdist ships it from the workers to the controller.
-    # The teardown record (with each event's remediation) replaces the call's.
-    data = {**record.to_json(), "events": record.events, "order": record.order}
-    report.kspec_record = data  # type: ignore[attr-defined]
+    records = []
+    for run in runs_of(item):
+        record = run.record(outcome, check)
+        # Plain data on the report: xdist ships it from the workers to the controller.
+        # The teardown record (with each event's remediation) replaces the call's.
+        records.append({**record.to_json(), "events": record.events, "order": record.order,
+                        "cluster": run.cluster_name})
+    report.kspec_records = records  # type: ignore[attr-defined]
+    data = records[0]
     # pytest-html shows them; without an HTML report there is nothing to build.
     extras = (item_extras(data, phase=call.when)
               if getattr(item.config.option, "htmlpath", None) else [])
@@ -232,6 +301,7 @@ def pytest_runtest_makereport(
         report.extras = [*getattr(report, "extras", []), *extras]  # type: ignore[attr-defined]
     if attempts is not None:
         report.kspec_attempts = attempts  # type: ignore[attr-defined]
+        report.kspec_cluster = run_of(item).cluster_name  # type: ignore[attr-defined]
     return report
 
 
@@ -251,17 +321,16 @@ class _Reporter:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         from pytest_kspec.report import ItemRecord
 
-        data = getattr(report, "kspec_record", None)
-        if data is not None:
-            get_run(self.config).report.add(ItemRecord.from_json(data))
+        fleet = get_fleet(self.config)
+        for data in getattr(report, "kspec_records", None) or ():
+            fleet.run(str(data.get("cluster", ""))).report.add(ItemRecord.from_json(data))
         for attempt in getattr(report, "kspec_attempts", None) or ():
-            get_run(self.config).take_attempt(attempt)
+            fleet.run(str(getattr(report, "kspec_cluster", ""))).take_attempt(attempt)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        run = get_run(self.config)
-        if not self.config.option.collectonly and run.report.items:
-            self.path = run.finish()
-            if self.metrics_file is not None:
+        if not self.config.option.collectonly:
+            self.path = get_fleet(self.config).finish()
+            if self.path is not None and self.metrics_file is not None:
                 self.metrics_line = self._write_metrics(self.metrics_file)
 
     def _write_metrics(self, target: Path) -> str:
@@ -269,8 +338,10 @@ class _Reporter:
         here on the controller; a failure is a summary line, never a failed session."""
         from pytest_kspec.metrics import Metrics
 
-        metrics = Metrics()
-        metrics.record_run(get_run(self.config), time.monotonic() - self.started)
+        fleet = get_fleet(self.config)
+        metrics = Metrics(clusters=fleet.multi)  # several clusters: a cluster label
+        for run in fleet.ran():
+            metrics.record_run(run, time.monotonic() - self.started)
         try:
             metrics.write_textfile(target)
         except OSError as e:
@@ -281,13 +352,11 @@ class _Reporter:
         if self.path is None:
             return
         terminalreporter.write_sep("-", "kspec")
-        lines = get_run(self.config).summary(self.path)
+        lines = get_fleet(self.config).summary()
         if self.metrics_line is not None:
             lines.append(self.metrics_line)
         for line in lines:
-            terminalreporter.write_line(line, yellow=line.startswith(("kspec: history not",
-                                                                      "kspec: waiver ",
-                                                                      "kspec: metrics not")))
+            terminalreporter.write_line(line, yellow=_warning(line))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str],
@@ -296,28 +365,50 @@ class _Reporter:
         remediation plan written this run atop the HTML report."""
         from pytest_kspec.report import plan_html, summary_html, waivers_html
 
-        report = get_run(self.config).report
+        fleet = get_fleet(self.config)
+        if fleet.multi:
+            from pytest_kspec.report import fleet_matrix_html
+
+            prefix.append(fleet_matrix_html(fleet.to_json(),
+                                            {n: r.report for n, r in fleet.runs.items()}))
+            return
+        report = fleet.first.report
         for block in (summary_html(report.trend), waivers_html(report.waivers),
                       plan_html(report.plan)):
             if block:
                 prefix.append(block)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
-        """Every report file is written by now: keep copies under <reports>/runs/<run-id>/."""
-        run = get_run(config)
-        if self.path is not None:
-            files = [self.path, Path(config.option.xmlpath or ""),
-                     Path(getattr(config.option, "htmlpath", None) or "")]
+        """Every report file is written by now: a fleet run splits the JUnit file into one
+        testsuite per cluster; keep copies under <reports>/runs/<run-id>/."""
+        fleet = get_fleet(config)
+        xml = Path(config.option.xmlpath or "")
+        if self.path is not None and fleet.multi and xml.name and xml.is_file():
+            from pytest_kspec.report import split_junit_by_cluster
+
+            split_junit_by_cluster(xml, {n: r.report for n, r in fleet.runs.items()})
+        if self.path is not None and not fleet.multi:
+            run = fleet.first
+            files = [self.path, xml, Path(getattr(config.option, "htmlpath", None) or "")]
             run.history.archive(run.reports, [f for f in files if f.name])
-        run.history.close()
+        elif self.path is not None:  # each cluster keeps its own drift report's copies
+            for run in fleet.ran():
+                run.history.archive(run.reports, [run.reports / "drift-report.json"])
+        for run in fleet:
+            run.history.close()
+
+
+def _warning(line: str) -> bool:
+    text = line.split(": ", 1)[1] if ": " in line else line
+    return text.startswith(("history not", "waiver ", "metrics not")) or "cannot be used" in text
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if RUN_KEY in config.stash:
-        run = get_run(config)
-        run.access.close()
-        if run.budget.path is not None and not hasattr(config, "workerinput"):
-            run.budget.path.unlink(missing_ok=True)
+        for run in get_fleet(config):
+            run.access.close()
+            if run.budget.path is not None and not hasattr(config, "workerinput"):
+                run.budget.path.unlink(missing_ok=True)
 
 
 kspec_violations = custom.kspec_violations
@@ -332,7 +423,7 @@ def kspec_spec(request: pytest.FixtureRequest) -> Any:
     """
     if RUN_KEY not in request.config.stash:
         pytest.skip("no --kspec-spec given")
-    return get_run(request.config).spec
+    return get_fleet(request.config).first.spec
 
 
 @pytest.fixture(scope="session")
@@ -344,7 +435,11 @@ def kspec_cluster(request: pytest.FixtureRequest) -> Snapshot:
     ``kspec_cluster.get(api_version, kind, name, namespace)`` finds one object, and
     ``kspec_cluster.server_version()`` is the ``/version`` answer. API errors raise
     :class:`pytest_kspec.errors.ApiError` (the test then errors, never passes).
+
+    With several clusters (``--kspec-context a,b``, DriftConfig ``clusters:``) a test that
+    uses it runs once per cluster (``test_x[a]``, ``test_x[b]``), each time with that
+    cluster's snapshot, and reports to that cluster's report.
     """
     if RUN_KEY not in request.config.stash:
         pytest.skip("no --kspec-spec given")
-    return get_run(request.config).access.snapshot()
+    return get_run(request.config, getattr(request, "param", "")).access.snapshot()

@@ -12,12 +12,40 @@ import pytest
 
 if TYPE_CHECKING:
     from pytest_kspec.detect import Outcome
+    from pytest_kspec.fleet import Fleet
     from pytest_kspec.run import Run
 
-RUN_KEY: pytest.StashKey[Run] = pytest.StashKey()
+FLEET_KEY: pytest.StashKey[Fleet] = pytest.StashKey()
 OUTCOME_KEY: pytest.StashKey[Outcome] = pytest.StashKey()
 ATTEMPTS_KEY: pytest.StashKey[list[dict[str, Any]]] = pytest.StashKey()
+CLUSTER_KEY = pytest.StashKey[str]()
+"""On an item of a fleet run (several clusters): the name of the cluster it checks."""
+
+RUN_KEY = FLEET_KEY
+"""``RUN_KEY in config.stash``: whether this session is a kspec session."""
 
 
-def get_run(config: pytest.Config) -> Run:
-    return config.stash[RUN_KEY]
+def get_fleet(config: pytest.Config) -> Fleet:
+    return config.stash[FLEET_KEY]
+
+
+def get_run(config: pytest.Config, cluster: str = "") -> Run:
+    """The run of ``cluster``; without one, the first cluster's (a one-cluster session's
+    only run)."""
+    return config.stash[FLEET_KEY].run(cluster)
+
+
+def runs_of(item: pytest.Item) -> list[Run]:
+    """The runs ``item`` reports to: its cluster's; in a fleet run, a user's check that
+    reads no cluster (no ``kspec_cluster``) reports to every cluster's."""
+    fleet = item.config.stash[FLEET_KEY]
+    cluster = item.stash.get(CLUSTER_KEY, "")
+    if cluster or not fleet.multi:
+        return [fleet.run(cluster)]
+    return list(fleet)
+
+
+def run_of(item: pytest.Item) -> Run:
+    """The run ``item`` is judged (and remediated) in: its cluster's; a fleet run's check
+    that reads no cluster is judged against the first cluster's history."""
+    return get_run(item.config, item.stash.get(CLUSTER_KEY, ""))

@@ -113,6 +113,15 @@ DRIFT_CONFIG_FIELDS: Mapping[str, str] = {
     "spec.waivers[].owner": "who answers for it (required)",
     "spec.waivers[].expires": "date it stops waiving (required; at most 90 days ahead)",
     "spec.allowLongWaivers": "allow waivers expiring more than 90 days ahead",
+    "spec.clusters": "check several clusters in one run (a fleet run: node ids "
+                     "`<spec>::<name>::<type>::<id>`, one report per cluster plus "
+                     "`fleet-report.json`); `--kspec-context` overrides it",
+    "spec.clusters[].name": "the cluster's name in node ids, reports and history (letters, "
+                            "digits, `.`, `_`, `-`; unique)",
+    "spec.clusters[].context": "its context in the kubeconfig (`--kspec-kubeconfig`, else "
+                               "`$KUBECONFIG`, else `~/.kube/config`; or its own `kubeconfig`)",
+    "spec.clusters[].kubeconfig": "a kubeconfig of its own (its current context unless "
+                                  "`context` is given; relative to where the run starts)",
     "spec.storage": "the history",
     "spec.storage.type": "`sqlite` or `postgres`",
     "spec.storage.url": "with `postgres`: the `postgresql://` URL (no password in it)",
@@ -321,6 +330,38 @@ def report_fields() -> tuple[list[str], list[str]]:
     return rows, missing
 
 
+FLEET_REPORT_FIELDS: Mapping[str, str] = {
+    "timestamp": "when the last cluster's run finished (UTC, RFC 3339)",
+    "spec": "the spec checked (`name`, `version`)",
+    "drift": "the fleet's verdict",
+    "drift.detected": "whether any cluster has drift",
+    "drift.severity": "the highest severity of any cluster's drift (`none` when none)",
+    "drift.clusters": "the clusters with drift",
+    "clusters": "one entry per cluster that ran, in the order given",
+    "clusters[].name": "the cluster's name (its context, or its DriftConfig `clusters:` name)",
+    "clusters[].context": "the kubeconfig context used",
+    "clusters[].server": "the API server URL",
+    "clusters[].status": "`clean`, `drift`, `error` (some checks errored, no drift) or "
+                         "`unreachable` (the cluster could not be used: every item errored)",
+    "clusters[].error": "why the cluster could not be used (only when it could not)",
+    "clusters[].drift": "its drift report's `drift` section",
+    "clusters[].items": "its items per status (as `kspec.items` in a drift report)",
+    "clusters[].pass_rate": "its passed checks in % of those evaluated (null: none was)",
+    "clusters[].run_id": "its run's id in the history",
+    "clusters[].report": "its drift report, relative to the reports folder",
+    "clusters[].trend": "its pass % trend from the history (when history is on)",
+    "kspec": "what kspec adds",
+    "kspec.version": "pytest-kspec's version",
+    "kspec.spec_path": "the spec file",
+    "kspec.spec_hash": "sha256 of the spec file",
+    "kspec.started": "when the first cluster's run started",
+    "kspec.finished": "when the last cluster's run finished",
+    "kspec.items": "items per status over every cluster",
+    "kspec.unreachable": "the clusters that could not be used",
+}
+"""Fields of ``<reports>/fleet-report.json`` (a run over several clusters)."""
+
+
 def render() -> str:
     config_rows, _ = drift_config_fields()
     report_rows, _ = report_fields()
@@ -348,6 +389,16 @@ def render() -> str:
         "## Drift report (`reports/drift-report.json`)",
         "",
         *report_rows,
+        "",
+        "## Fleet report (`reports/fleet-report.json`)",
+        "",
+        "Written by a run over several clusters (`--kspec-context a,b`, `all`, DriftConfig",
+        "`clusters:`), beside each cluster's own drift report in",
+        "`reports/clusters/<name>/drift-report.json` (the format above).",
+        "",
+        "| field | meaning |",
+        "|---|---|",
+        *[f"| `{k}` | {_cell(v)} |" for k, v in FLEET_REPORT_FIELDS.items()],
         "",
         "## Exit codes",
         "",

@@ -109,8 +109,13 @@ def add_options(parser: pytest.Parser) -> None:
                     help="ClusterSpecification to check the cluster against (turns kspec on).")
     group.addoption("--kspec-kubeconfig", dest="kspec_kubeconfig", metavar="PATH", default=None,
                     help="kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, in-cluster).")
-    group.addoption("--kspec-context", dest="kspec_context", metavar="NAME", default=None,
-                    help="kubeconfig context to use (default: the current context).")
+    group.addoption("--kspec-context", dest="kspec_context", metavar="NAME[,NAME...]|all",
+                    default=None,
+                    help="kubeconfig context to use (default: the current context); several "
+                         "(a,b) or all (every context of the kubeconfig) check each cluster in "
+                         "one run: node ids <spec>::<context>::<type>::<id>, reports under "
+                         "<reports>/clusters/<context>/ plus fleet-report.json (overrides the "
+                         "DriftConfig's clusters:).")
     group.addoption("--kspec-sim", dest="kspec_sim", metavar="PATH", action="append",
                     default=None,
                     help="run against the embedded Kubernetes API simulator preloaded with the "

@@ -233,3 +233,46 @@ def waivers_html(waivers: Sequence[Mapping[str, Any]] | None) -> str:
         "waiver", "covers", "resources", "reason", "owner", "expires", "state", "waived"))
     return (f'<div class="kspec-waivers"><h3>kspec waivers</h3><table style="border-collapse:'
             f'collapse"><tr>{head}</tr>{"".join(rows)}</table></div>')
+
+
+_STATUS_COLOUR = {"passed": "#d7f5dd", "failed": "#f8d0d0", "error": "#f5e0b8",
+                  "waived": "#e4e4f7", "skipped": "#eeeeee"}
+
+
+def fleet_matrix_html(fleet: Mapping[str, Any], reports: Mapping[str, Any]) -> str:
+    """A fleet run's cluster-by-check matrix: one column per cluster (its standing, pass % and
+    highest drift severity on top), one row per check, each cell that check's result there
+    (with its first line on hover). ``fleet`` is the fleet report, ``reports`` each cluster's
+    :class:`~pytest_kspec.report.model.RunReport`."""
+    clusters = [c for c in fleet.get("clusters") or [] if c.get("name") in reports]
+    if not clusters:
+        return ""
+    rows: dict[str, dict[str, Any]] = {}
+    for cluster in clusters:
+        for record in reports[cluster["name"]].ordered():
+            key = f"{record.type}::{record.id}"
+            rows.setdefault(key, {})[cluster["name"]] = record
+    head = f"<th {_CELL}>check</th>" + "".join(
+        f"<th {_CELL}>{escape(str(c['name']))}<br><small>{escape(str(c.get('status')))}, "
+        f"{_percent(c.get('pass_rate'))} passed"
+        + (f", {escape(str(c['drift']['severity']))} drift" if c["drift"].get("detected")
+           else "") + "</small></th>" for c in clusters)
+    body = []
+    for key, cells in rows.items():
+        tds = []
+        for cluster in clusters:
+            record = cells.get(cluster["name"])
+            if record is None:
+                tds.append(f"<td {_CELL}>&ndash;</td>")
+                continue
+            colour = _STATUS_COLOUR.get(record.status, "#ffffff")
+            tds.append(f'<td {_CELL[:-1]};background:{colour}" class="kspec-{record.status}" '
+                       f'title="{escape(record.message)}">{escape(record.status)}</td>')
+        body.append(f"<tr><td {_CELL}><code>{escape(key)}</code></td>{''.join(tds)}</tr>")
+    errors = "".join(f"<li>{escape(str(c['name']))}: {escape(str(c['error']))}</li>"
+                     for c in clusters if c.get("error"))
+    return (f'<div class="kspec-fleet"><h3>kspec fleet: {len(clusters)} clusters, '
+            f"{len(fleet.get('drift', {}).get('clusters') or [])} with drift</h3>"
+            + (f"<ul>{errors}</ul>" if errors else "")
+            + f'<table class="kspec-matrix" style="border-collapse:collapse"><tr>{head}</tr>'
+            f"{''.join(body)}</table></div>")

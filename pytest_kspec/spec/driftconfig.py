@@ -170,8 +170,28 @@ class Storage:
 
 
 @dataclass(frozen=True)
+class ClusterEntry:
+    """One cluster of ``spec.clusters``: ``name`` (node ids, reports, history) and where it is:
+    a ``context`` of the run's kubeconfig, a ``kubeconfig`` of its own (its current context),
+    or both. ``kubeconfig`` is relative to the directory the run was started in."""
+
+    name: str
+    context: str | None = None
+    kubeconfig: str | None = None
+
+
+CLUSTER_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
+"""A cluster name as node ids and report folders take it: letters, digits, ``.``, ``_``, ``-``."""
+
+RESERVED_CLUSTER_NAMES = frozenset({*DRIFT_TYPES, "custom", "all"})
+"""Names a cluster cannot take: they would read as a drift type in a node id, or as
+``--kspec-context all``."""
+
+
+@dataclass(frozen=True)
 class DriftConfig:
-    """A validated DriftConfig; ``interval`` and durations are seconds."""
+    """A validated DriftConfig; ``interval`` and durations are seconds. ``clusters`` (empty:
+    the one cluster the options name) is every cluster one run checks."""
 
     name: str = "default"
     path: Path | None = None
@@ -181,6 +201,7 @@ class DriftConfig:
     alerts: Alerts = Alerts()
     storage: Storage = Storage()
     waivers: tuple[Waiver, ...] = ()
+    clusters: tuple[ClusterEntry, ...] = ()
 
     @classmethod
     def default(cls) -> DriftConfig:
@@ -213,6 +234,12 @@ def parse_drift_config(data: bytes, source: str, *, now: float | None = None) ->
     return dataclasses.replace(config, waivers=waivers) if waivers else config
 
 
+def _clusters(entries: Any) -> tuple[ClusterEntry, ...]:
+    return tuple(ClusterEntry(name=str(e["name"]), context=e.get("context"),
+                              kubeconfig=e.get("kubeconfig"))
+                 for e in entries or () if isinstance(e, dict))
+
+
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
@@ -238,6 +265,40 @@ def _semantic_problems(spec: dict[str, Any], loc: Locator) -> list[Problem]:
         problems += _duration(where, value, minimum, loc)
     problems += _storage_problems(storage, loc)
     problems += alerts_problems(alerts, loc)
+    problems += _cluster_problems(spec.get("clusters"), loc)
+    return problems
+
+
+def _cluster_problems(entries: Any, loc: Locator) -> list[Problem]:
+    """``spec.clusters`` beyond the schema: names fit node ids and folders and are unique,
+    each entry says where its cluster is."""
+    problems: list[Problem] = []
+    if not isinstance(entries, list):
+        return problems
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            continue
+        path: FieldPath = ("spec", "clusters", i)
+        name = entry.get("name")
+        if isinstance(name, str) and name:
+            where: FieldPath = (*path, "name")
+            if not CLUSTER_NAME.match(name):
+                problems.append(Problem(loc.value(where), where, f"{show(name)} is not a "
+                                        "cluster name: use letters, digits, '.', '_' and '-' "
+                                        "(at most 63, starting and ending with a letter or "
+                                        "digit), e.g. prod-eu"))
+            elif name.lower() in RESERVED_CLUSTER_NAMES:
+                problems.append(Problem(loc.value(where), where, f"{show(name)} is reserved "
+                                        "(a drift type or 'all'): name the cluster otherwise"))
+            elif name in seen:
+                problems.append(Problem(loc.value(where), where, f"{show(name)} is already "
+                                        f"the name of clusters[{seen[name]}]: give each "
+                                        "cluster its own name"))
+            seen.setdefault(name, i)
+        if "context" not in entry and "kubeconfig" not in entry:
+            problems.append(Problem(loc.key(path), path, "say where the cluster is: context: "
+                                    "<kubeconfig context> and/or kubeconfig: <file>"))
     return problems
 
 
@@ -354,4 +415,5 @@ def _build(document: dict[str, Any], path: Path) -> DriftConfig:
             password_env=storage.get("passwordEnv"),
             password_file=storage.get("passwordFile"),
         ),
+        clusters=_clusters(spec.get("clusters")),
     )

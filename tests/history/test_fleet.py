@@ -93,3 +93,25 @@ def test_a_database_failing_mid_run_leaves_the_run_without_history(fleet_db: Bac
     assert history.baseline(BETA).run_id is None  # an empty baseline, not an exception
     assert history.error is not None and "could not read the previous run" in history.error
     history.close()
+
+
+def test_a_cluster_whose_latest_runs_all_errored_shows_error_not_a_pass(
+        backend: Backend, capsys: pytest.CaptureFixture[str]) -> None:
+    gamma = Scope("shop", "https://gamma:6443", "uid-gamma", name="gamma")
+    with backend.open() as store:
+        store.append(RunInput("g0", gamma, "1", "h" * 64, T0, T0 + 5, [
+            ItemResult(f"compliance::c{i}", "passed") for i in range(3)]))
+        store.append(RunInput("g1", gamma, "1", "h" * 64, T0 + 300, T0 + 305, [
+            ItemResult(f"compliance::c{i}", "error") for i in range(3)]))
+        store.append(RunInput("a0", ALPHA, "1", "h" * 64, T0, T0 + 5, [
+            ItemResult("compliance::c0", "passed")]))
+    assert main(["drift", "history", *backend.cli(), "--fleet", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["clusters"]
+    assert [r["name"] for r in rows] == ["gamma", "alpha"]  # unreadable first
+    assert rows[0]["pass_rate"] is None and rows[0]["status"] == "error"
+    assert rows[0]["errors"] == 3
+    assert rows[1]["pass_rate"] == 100.0 and rows[1]["status"] == "ok"
+    assert main(["drift", "history", *backend.cli(), "--fleet"]) == 0
+    gamma_line = capsys.readouterr().out.splitlines()[1]
+    assert gamma_line.startswith("gamma ") and "error (3 checks)" in gamma_line
+    assert "100.0" not in gamma_line

@@ -10,6 +10,7 @@ from pytest_kspec.errors import SpecError
 from pytest_kspec.spec.driftconfig import (
     DRIFT_TYPES,
     Alerts,
+    ClusterEntry,
     Detection,
     DriftConfig,
     Remediation,
@@ -154,3 +155,45 @@ def test_a_postgres_storage_loads_with_where_its_password_comes_from(tmp_path: P
                               password_file="/run/secrets/kspec-history/password",
                               retention=14 * 86400)
     assert storage.path is None and storage.password_env is None
+
+
+def test_clusters_load_in_order_with_where_each_cluster_is() -> None:
+    config = parse_drift_config((HEADER + """spec:
+  clusters:
+    - name: prod-eu
+      context: gke_shop_eu
+    - name: prod-us
+      kubeconfig: /etc/kspec/us.kubeconfig
+    - name: staging
+      context: stage
+      kubeconfig: stage.kubeconfig
+""").encode(), "drift.yaml")
+    assert config.clusters == (
+        ClusterEntry("prod-eu", context="gke_shop_eu"),
+        ClusterEntry("prod-us", kubeconfig="/etc/kspec/us.kubeconfig"),
+        ClusterEntry("staging", context="stage", kubeconfig="stage.kubeconfig"))
+    assert DriftConfig.default().clusters == ()
+
+
+def test_bad_clusters_name_file_line_and_fix() -> None:
+    with pytest.raises(SpecError) as info:
+        parse_drift_config((HEADER + """spec:
+  clusters:
+    - name: prod-eu
+      context: a
+    - name: prod-eu
+      context: b
+    - name: "eu/prod"
+      context: c
+    - name: policy
+      context: d
+    - name: nowhere
+    - context: e
+""").encode(), "drift.yaml")
+    text = str(info.value)
+    assert ('drift.yaml:7:13: spec.clusters[1].name: "prod-eu" is already the name of '
+            "clusters[0]") in text
+    assert 'drift.yaml:9:13: spec.clusters[2].name: "eu/prod" is not a cluster name' in text
+    assert 'spec.clusters[3].name: "policy" is reserved' in text
+    assert "drift.yaml:13:7: spec.clusters[4]: say where the cluster is: context:" in text
+    assert "spec.clusters[5]" in text and "name" in text.split("spec.clusters[5]")[1]

@@ -1,0 +1,318 @@
+"""Many clusters in one pytest session: two simulators served as two contexts of one
+kubeconfig, ``pytest --kspec-context a,b`` (or ``all``, or DriftConfig ``clusters:``) in a
+subprocess, as a user runs it; per-cluster items, reports, JUnit suites and history."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pytest_kspec.plugin.reference import FLEET_REPORT_FIELDS
+from pytest_kspec.sim import Simulator
+
+from .conftest import Cluster, Result, run_pytest
+
+DRIFTED = "policy::require-run-as-non-root"
+
+
+@pytest.fixture
+def sims(cluster: Cluster) -> Iterator[dict[str, Simulator]]:
+    """Two clusters of the same spec: ``a`` matches it, ``b`` lost one expected policy."""
+    drifted = Cluster(cluster.spec_path, list(cluster.objects))
+    drifted.remove("ClusterPolicy", "require-run-as-non-root")
+    started = {"a": Simulator(objects=cluster.objects, kyverno=True),
+               "b": Simulator(objects=drifted.objects, kyverno=True)}
+    for sim in started.values():
+        sim.start()
+    yield started
+    for sim in started.values():
+        sim.stop()
+
+
+def kubeconfig(path: Path, sims: dict[str, Simulator], *, current: str = "a") -> Path:
+    """One kubeconfig with a context (and cluster and user) per simulator, named as in ``sims``."""
+    merged: dict[str, Any] = {"apiVersion": "v1", "kind": "Config", "current-context": current,
+                              "clusters": [], "users": [], "contexts": [], "preferences": {}}
+    for name, sim in sims.items():
+        own = yaml.safe_load(Path(sim.kubeconfig_path).read_text())
+        merged["clusters"].append({"name": name, "cluster": own["clusters"][0]["cluster"]})
+        merged["users"].append({"name": name, "user": own["users"][0]["user"]})
+        merged["contexts"].append({"name": name, "context": {"cluster": name, "user": name}})
+    path.write_text(yaml.safe_dump(merged, sort_keys=False))
+    return path
+
+
+def fleet_run(cluster: Cluster, kube: Path, *args: str) -> Result:
+    return run_pytest(cluster.spec_path.parent, "--kspec-spec", str(cluster.spec_path),
+                      "--kspec-kubeconfig", str(kube), *args)
+
+
+def reports(cluster: Cluster) -> Path:
+    return cluster.spec_path.parent / "reports"
+
+
+def statuses(cluster: Cluster, name: str) -> dict[str, str]:
+    data = json.loads((reports(cluster) / "clusters" / name / "drift-report.json").read_text())
+    return {r["node_id"]: r["status"] for r in data["kspec"]["results"]}
+
+
+def fleet_report(cluster: Cluster) -> dict[str, Any]:
+    return dict(json.loads((reports(cluster) / "fleet-report.json").read_text()))
+
+
+def _fields(data: dict[str, Any], path: str = "") -> set[str]:
+    out = set()
+    for key, value in data.items():
+        where = f"{path}.{key}" if path else key
+        out.add(where)
+        if key == "clusters" and not path:
+            for entry in value:
+                out |= {f"clusters[].{k}" for k in entry}
+        elif isinstance(value, dict) and where in ("drift", "kspec"):
+            out |= _fields(value, where)
+    return out
+
+
+def test_two_contexts_in_one_run_give_per_cluster_items_and_reports(
+        cluster: Cluster, sims: dict[str, Simulator], tmp_path: Path) -> None:
+    kube = kubeconfig(tmp_path / "kubeconfig", sims)
+    result = fleet_run(cluster, kube, "--kspec-context", "a,b", "-v")
+    assert result.returncode == 1, result.stdout  # b drifted
+    a, b = statuses(cluster, "a"), statuses(cluster, "b")
+    assert a and set(a.values()) == {"passed"}, a
+    assert all(node.startswith("cluster-spec.yaml::a::") for node in a)
+    assert b[f"cluster-spec.yaml::b::{DRIFTED}"] == "failed"
+    assert {k.split("::", 2)[2] for k in a} == {k.split("::", 2)[2] for k in b}
+    assert f"cluster-spec.yaml::b::{DRIFTED} FAILED" in result.stdout
+    # each cluster's report is its own: its server, its name, its drift only
+    report_b = json.loads((reports(cluster) / "clusters/b/drift-report.json").read_text())
+    assert report_b["kspec"]["cluster"]["server"] == sims["b"].url
+    assert report_b["kspec"]["cluster"]["name"] == "b"
+    assert [e["resource"] for e in report_b["events"]] == [
+        "ClusterPolicy/require-run-as-non-root"]
+    assert not (reports(cluster) / "drift-report.json").exists()
+    fleet = fleet_report(cluster)
+    assert [(c["name"], c["status"]) for c in fleet["clusters"]] == [("a", "clean"),
+                                                                   ("b", "drift")]
+    assert fleet["drift"] == {"detected": True, "severity": "high", "clusters": ["b"]}
+    assert fleet["clusters"][1]["report"] == "clusters/b/drift-report.json"
+    assert fleet["kspec"]["items"]["total"] == len(a) + len(b)
+    assert _fields(fleet) <= set(FLEET_REPORT_FIELDS)  # docs/configuration.md has each field
+    assert "kspec: fleet: 2 clusters, 1 with drift (b), 0 unreachable" in result.stdout
+    # JUnit: one testsuite per cluster, counts recomputed
+    suites = {s.get("name"): s for s in ET.parse(result.junit).getroot().iter("testsuite")}
+    assert set(suites) == {"pytest.a", "pytest.b"}
+    assert suites["pytest.a"].get("failures") == "0"
+    assert suites["pytest.b"].get("failures") == "1"
+    assert suites["pytest.b"].get("tests") == str(len(b))
+    props = {p.get("name"): p.get("value") for p in suites["pytest.b"].find("properties") or []}
+    assert props["kspec.server"] == sims["b"].url
+    # HTML: the cluster x check matrix, one column per cluster
+    html = (reports(cluster) / "report.html").read_text()
+    assert "kspec-matrix" in html and "kspec fleet: 2 clusters, 1 with drift" in html
+
+
+def _worker_of(stdout: str) -> dict[str, str]:
+    """node id -> xdist worker, from ``-v`` lines such as ``[gw1] [ 50%] PASSED <id>``."""
+    found = {}
+    for match in re.finditer(r"\[(gw\d+)\][^\n]*?(?:PASSED|FAILED|ERROR) (\S+)", stdout):
+        found[match.group(2)] = match.group(1)
+    return found
+
+
+def test_two_workers_give_what_one_process_gives_and_keep_each_cluster_on_one_worker(
+        cluster: Cluster, sims: dict[str, Simulator], tmp_path: Path) -> None:
+    kube = kubeconfig(tmp_path / "kubeconfig", sims)
+    serial = fleet_run(cluster, kube, "--kspec-context", "a,b", "-n", "0", "--kspec-no-history")
+    assert serial.returncode == 1, serial.stdout
+    expected = {name: statuses(cluster, name) for name in ("a", "b")}
+    for sim in sims.values():
+        sim.requests.clear()
+    parallel = fleet_run(cluster, kube, "--kspec-context", "a,b", "-n", "2", "-v",
+                         "--kspec-no-history", "--kspec-metrics-file", "kspec.prom")
+    assert parallel.returncode == 1, parallel.stdout
+    assert {name: statuses(cluster, name) for name in ("a", "b")} == expected
+    # one metrics file for the fleet: every cluster's series, told apart by a cluster label
+    prom = (cluster.spec_path.parent / "kspec.prom").read_text()
+    for name, want in (("a", "passed"), ("b", "failed")):
+        assert (f'kspec_check_result{{cluster="{name}",id="require-run-as-non-root",'
+                f'result="{want}",severity="medium",type="policy"}} 1.0') in prom, prom
+    workers = _worker_of(parallel.stdout)
+    for name in ("a", "b"):
+        mine = {w for node, w in workers.items() if node.startswith(f"cluster-spec.yaml::{name}::")}
+        assert len(mine) == 1, (name, workers)  # all of a cluster's items on one worker
+        # ... so each kind was listed once in that cluster
+        lists = [r.path for r in sims[name].requests
+                 if r.method == "GET" and "limit" in r.query]
+        assert lists and len(lists) == len(set(lists)), lists
+    assert {w for w in workers.values()} == {"gw0", "gw1"}  # and the clusters spread out
+
+
+def test_one_cluster_down_errors_its_own_items_only(
+        cluster: Cluster, sims: dict[str, Simulator], tmp_path: Path) -> None:
+    kube = kubeconfig(tmp_path / "kubeconfig", sims)
+    sims["b"].stop()
+    result = fleet_run(cluster, kube, "--kspec-context", "a,b", "-n", "2")
+    assert result.returncode == 1, result.stdout
+    a, b = statuses(cluster, "a"), statuses(cluster, "b")
+    assert set(a.values()) == {"passed"} and set(b.values()) == {"error"}, (a, b)
+    report_b = json.loads((reports(cluster) / "clusters/b/drift-report.json").read_text())
+    message = report_b["kspec"]["errors"][0]["message"]
+    assert "cluster b cannot be used" in message and "is the API server up" in message
+    assert len(message.splitlines()) == 1
+    fleet = fleet_report(cluster)
+    assert [(c["name"], c["status"]) for c in fleet["clusters"]] == [("a", "clean"),
+                                                                   ("b", "unreachable")]
+    assert fleet["kspec"]["unreachable"] == ["b"]
+    assert "kspec: fleet: 2 clusters, 0 with drift, 1 unreachable (b)" in result.stdout
+
+
+def test_all_takes_every_context_of_the_kubeconfig(
+        cluster: Cluster, sims: dict[str, Simulator], tmp_path: Path) -> None:
+    kube = kubeconfig(tmp_path / "kubeconfig", sims)
+    result = fleet_run(cluster, kube, "--kspec-context", "all")
+    assert result.returncode == 1, result.stdout
+    assert [c["name"] for c in fleet_report(cluster)["clusters"]] == ["a", "b"]
+    assert statuses(cluster, "b")[f"cluster-spec.yaml::b::{DRIFTED}"] == "failed"
+
+
+def test_driftconfig_clusters_name_contexts_and_kubeconfigs(
+        cluster: Cluster, sims: dict[str, Simulator], tmp_path: Path) -> None:
+    kube = kubeconfig(tmp_path / "kubeconfig", {"a": sims["a"]})
+    config = tmp_path / "drift.yaml"
+    config.write_text(yaml.safe_dump({
+        "apiVersion": "kspec.dev/v1", "kind": "DriftConfig", "metadata": {"name": "fleet"},
+        "spec": {"clusters": [{"name": "prod-eu", "context": "a"},
+                              {"name": "prod-us", "kubeconfig": sims["b"].kubeconfig_path}]}}))
+    result = fleet_run(cluster, kube, "--kspec-config", str(config))
+    assert result.returncode == 1, result.stdout
+    assert set(statuses(cluster, "prod-eu").values()) == {"passed"}
+    assert statuses(cluster, "prod-us")[f"cluster-spec.yaml::prod-us::{DRIFTED}"] == "failed"
+    fleet = fleet_report(cluster)
+    assert [(c["name"], c["context"]) for c in fleet["clusters"]] == [
+        ("prod-eu", "a"), ("prod-us", "kspec-sim")]
+
+
+def test_history_keeps_each_cluster_apart_and_the_fleet_view_shows_them(
+        cluster: Cluster, sims: dict[str, Simulator], tmp_path: Path) -> None:
+    kube = kubeconfig(tmp_path / "kubeconfig", sims)
+    first = fleet_run(cluster, kube, "--kspec-context", "a,b")
+    assert first.returncode == 1, first.stdout
+    sims["b"].stop()  # b is down for the second run: its errored run lands in b's history
+    second = fleet_run(cluster, kube, "--kspec-context", "a,b")
+    assert second.returncode == 1, second.stdout
+    proc = subprocess.run([sys.executable, "-m", "pytest_kspec.cli", "drift", "history",
+                           "--reports", str(reports(cluster)), "--fleet", "--format", "json"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["name"]: r for r in json.loads(proc.stdout)["clusters"]}
+    assert set(rows) == {"a", "b"}  # one row per cluster: b's errored run joined b's history
+    assert rows["a"]["runs"] == 2 and rows["a"]["pass_rate"] == 100.0
+    assert rows["b"]["runs"] == 2 and rows["b"]["status"] == "error"
+    assert rows["b"]["pass_rate"] is None
+    assert rows["b"]["open_drift"] == 1  # the drift seen in run 1 is not resolved by an error
+    table = subprocess.run([sys.executable, "-m", "pytest_kspec.cli", "drift", "history",
+                            "--reports", str(reports(cluster)), "--fleet"],
+                           capture_output=True, text=True, timeout=60, check=False).stdout
+    assert re.search(r"^b .*error \(\d+ checks\)", table, re.M), table
+
+
+def test_unknown_context_is_one_line_naming_the_kubeconfig_and_its_contexts(
+        cluster: Cluster, sims: dict[str, Simulator], tmp_path: Path) -> None:
+    kube = kubeconfig(tmp_path / "kubeconfig", sims)
+    result = fleet_run(cluster, kube, "--kspec-context", "a,prod")
+    assert result.returncode == 4, result.stdout
+    assert (f"--kspec-context: no context 'prod' in {kube} (it has: a, b)"
+            in result.stdout), result.stdout
+    assert "Traceback" not in result.stdout
+    assert not reports(cluster).exists()
+
+
+def test_collect_only_names_each_cluster_without_a_kubeconfig(cluster: Cluster) -> None:
+    result = run_pytest(cluster.spec_path.parent, "--kspec-spec", str(cluster.spec_path),
+                        "--kspec-context", "a,b", "--collect-only", "-q")
+    assert result.returncode == 0, result.stdout
+    assert f"cluster-spec.yaml::a::{DRIFTED}" in result.stdout
+    assert f"cluster-spec.yaml::b::{DRIFTED}" in result.stdout
+    assert "cluster-spec.yaml::policy::" not in result.stdout
+
+
+def kspec_detect(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin",
+           "KUBECONFIG": str(cluster.spec_path.parent / "no-such-kubeconfig")}
+    return subprocess.run([sys.executable, "-m", "pytest_kspec.cli", "drift", "detect",
+                           "--spec", str(cluster.spec_path), *args],
+                          cwd=cluster.spec_path.parent, env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+def test_kspec_drift_detect_takes_the_same_cluster_selection(
+        cluster: Cluster, sims: dict[str, Simulator], tmp_path: Path) -> None:
+    kube = kubeconfig(tmp_path / "kubeconfig", sims)
+    proc = kspec_detect(cluster, "--kubeconfig", str(kube), "--context", "all", "--quiet")
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # drift in b
+    assert f"FAILED  cluster-spec.yaml::b::{DRIFTED}" in proc.stdout
+    assert set(statuses(cluster, "a").values()) == {"passed"}
+    assert [c["status"] for c in fleet_report(cluster)["clusters"]] == ["clean", "drift"]
+    suites = [s.get("name") for s in
+              ET.parse(reports(cluster) / "junit.xml").getroot().iter("testsuite")]
+    assert suites == ["kspec.a", "kspec.b"]
+    sims["a"].stop()
+    proc = kspec_detect(cluster, "--kubeconfig", str(kube), "--context", "a,b", "--quiet")
+    assert proc.returncode == 2, proc.stdout  # a check could not be evaluated
+    assert proc.stdout.count("cluster a cannot be used") == 2  # once up front, once in the summary
+    assert f"FAILED  cluster-spec.yaml::b::{DRIFTED}" in proc.stdout
+    proc = kspec_detect(cluster, "--kubeconfig", str(kube), "--context", "a,zz")
+    assert proc.returncode == 2
+    assert f"--context: no context 'zz' in {kube} (it has: a, b)" in proc.stderr
+
+
+def test_remediation_budgets_and_audit_chains_are_per_cluster(
+        cluster: Cluster, tmp_path: Path) -> None:
+    from .conftest import _pod
+
+    privileged = "workloads.containers.forbidden.privileged"
+    for i in range(2):
+        cluster.add(_pod(f"debug-{i}", "shop", privileged=True))
+    cluster.remove("ClusterPolicy", "require-run-as-non-root")
+    sims = {name: Simulator(objects=cluster.objects, kyverno=True) for name in ("a", "b")}
+    for sim in sims.values():
+        sim.start()
+    try:
+        kube = kubeconfig(tmp_path / "kubeconfig", sims)
+        config = tmp_path / "drift.yaml"
+        config.write_text(yaml.safe_dump({
+            "apiVersion": "kspec.dev/v1", "kind": "DriftConfig", "metadata": {"name": "fix"},
+            "spec": {"remediation": {"resources": {privileged: "delete"},
+                                     "maxDeletions": 1}}}))
+        result = fleet_run(cluster, kube, "--kspec-context", "a,b", "--kspec-remediate",
+                           "--kspec-config", str(config), "-n", "2")
+        assert result.returncode == 1, result.stdout
+        for name, sim in sims.items():
+            report = json.loads((reports(cluster) / f"clusters/{name}/drift-report.json")
+                                .read_text())
+            fixes = sorted((e["type"], e["resource"], e["remediation"]["status"])
+                           for e in report["events"] if e.get("remediation"))
+            # the cap of 1 deletion holds per cluster (not 1 for the whole run)
+            assert sorted(s for t, _, s in fixes if t == "resource") == ["skipped", "verified"]
+            assert ("policy", "ClusterPolicy/require-run-as-non-root", "verified") in fixes
+            assert sim.get("kyverno.io/v1", "ClusterPolicy", "require-run-as-non-root")
+            assert len([p for p in sim.list("v1", "Pod", "shop")
+                        if p["metadata"]["name"].startswith("debug-")]) == 1
+    finally:
+        for sim in sims.values():
+            sim.stop()
+    proc = subprocess.run([sys.executable, "-m", "pytest_kspec.cli", "drift", "history",
+                           "--reports", str(reports(cluster)), "--verify"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "in 2 chain(s)" in proc.stdout, proc.stdout
