@@ -25,7 +25,7 @@ from pytest_kspec.detect.policydrift import (
     find_extra,
     render_policy_drift,
 )
-from pytest_kspec.detect.stream import Verdict, run_pass, streamed_kind
+from pytest_kspec.detect.stream import PassResult, run_pass, streamed_kind
 from pytest_kspec.detect.versions import check_version
 from pytest_kspec.detect.waivers import apply_waivers
 from pytest_kspec.errors import ApiError, KspecError, UsageError
@@ -212,8 +212,7 @@ class Detector:
         self.now = now
         self.waivers = tuple(waivers)
         self._kyverno: tuple[int, int] | None
-        self._passed: dict[str, Verdict] = {}  # check id -> verdict of the page-by-page pass
-        self._pass_reads: dict[tuple[str, str], set[tuple[str, str]]] = {}
+        self._passed = PassResult()  # verdicts of the page-by-page pass, by check id
         self.prober = prober
 
     def evaluate(self, target: Target) -> Outcome:
@@ -228,6 +227,9 @@ class Detector:
 
     def _labels(self, api_version: str, kind: str, name: str,
                 namespace: str | None) -> dict[str, str]:
+        known = self._passed.labels.get((kind, namespace, name))
+        if known is not None:  # an object the page-by-page pass judged (not held)
+            return known
         obj = self.snapshot.get(api_version, kind, name, namespace)
         return dict(((obj or {}).get("metadata") or {}).get("labels") or {})
 
@@ -357,29 +359,30 @@ class Detector:
                        subjects=list(result.violations))
 
     def _check_result(self, ref: catalog.CheckRef) -> CheckResult:
-        """The check's result. Per-object checks (see :mod:`pytest_kspec.detect.stream`) are
-        judged together, in one page-by-page pass over their kind, the first time any of them
-        is asked for; their verdicts stay for this detector (a changed cluster needs a new
-        one). Other checks read the snapshot's whole lists."""
-        kind = streamed_kind(ref)
-        if kind is None or not hasattr(self.snapshot, "pages") or not hasattr(
+        """The check's result. Checks that read Pods or workload controllers (see
+        :mod:`pytest_kspec.detect.stream`) are judged together, in one page-by-page pass, the
+        first time any of them is asked for; their verdicts stay for this detector (a changed
+        cluster needs a new one). Other checks read the snapshot's whole lists."""
+        if streamed_kind(ref) is None or not hasattr(self.snapshot, "pages") or not hasattr(
                 self.snapshot, "note_reads"):
             return evaluate(ref, self.snapshot, self.compliance)
-        if ref.id not in self._passed:
+        if ref.id not in self._passed.verdicts:
             refs: dict[str, catalog.CheckRef] = {}
             for target in self.plan.targets:
                 check = target.check
                 if (check is not None and target.type in (COMPLIANCE, RESOURCE)
-                        and check.id not in self._passed and streamed_kind(check) == kind):
+                        and check.id not in self._passed.verdicts
+                        and streamed_kind(check) is not None):
                     refs.setdefault(check.id, check)
             refs.setdefault(ref.id, ref)
-            with self.snapshot.tracking() as reads:
-                self._passed.update(run_pass(kind, list(refs.values()), self.snapshot,
-                                             self.compliance))
-            self._pass_reads[kind] = set(reads)
-        # Watch mode asks which kinds each target read: all of them read the pass's.
-        self.snapshot.note_reads(self._pass_reads.get(kind, ()))
-        verdict = self._passed[ref.id]
+            done = run_pass(list(refs.values()), self.snapshot, self.compliance,
+                            keep_labels=any(w.labels for w in self.waivers))
+            self._passed.verdicts.update(done.verdicts)
+            self._passed.reads.update(done.reads)
+            self._passed.labels.update(done.labels)
+        # Watch mode asks which kinds each target read: what the pass read for this check.
+        self.snapshot.note_reads(self._passed.reads.get(ref.id, ()))
+        verdict = self._passed.verdicts[ref.id]
         if isinstance(verdict, KspecError):
             raise verdict
         return verdict

@@ -47,17 +47,6 @@ EVALUATORS: Mapping[str, Evaluator] = {
     "observability.auditLog": observability.check_audit_log,
 }
 
-# Checks that judge each object of one kind on its own (a violation and a count per object,
-# nothing across objects): the page-by-page pass (detect/stream.py) runs them on each LIST
-# page of that kind as it arrives and adds up the results, so the kind is never held whole.
-PER_OBJECT: Mapping[str, tuple[str, str]] = {
-    "workloads.containers.required": ("v1", "Pod"),
-    "workloads.containers.forbidden": ("v1", "Pod"),
-    "workloads.images.allowedRegistries": ("v1", "Pod"),
-    "workloads.images.blockedRegistries": ("v1", "Pod"),
-    "workloads.images.requireDigests": ("v1", "Pod"),
-}
-
 _RESOURCES: dict[str, list[tuple[str, str]]] = {}
 for _module in (podsecurity, network, workloads, images, rbac, admission, observability):
     _RESOURCES.update(_module.RESOURCES)
@@ -90,7 +79,6 @@ def evaluate(ref: CheckRef, snapshot: Snapshot,
 __all__ = [
     "EVALUATORS",
     "OWNER_RESOURCES",
-    "PER_OBJECT",
     "SYSTEM_NAMESPACES",
     "CheckResult",
     "ComplianceError",

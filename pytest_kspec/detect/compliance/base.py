@@ -209,67 +209,80 @@ _PARENTS: Mapping[str, tuple[str, str]] = {
 OWNER_RESOURCES: tuple[tuple[str, str], ...] = tuple(_PARENTS.values())
 
 
+Parent = tuple[str, str] | None
+"""What an owner index keeps of a ReplicaSet or Job: its own controller's (kind, name)."""
+
+
 @dataclass
 class OwnerResolver:
     """Top-level owners of pods: ReplicaSet→Deployment and Job→CronJob, listed once, lazily.
 
     Owner lookups are best-effort: when ReplicaSets or Jobs cannot be listed the direct owner
-    is reported instead (the check itself does not depend on owners).
+    is reported instead (the check itself does not depend on owners). The index keeps only
+    each ReplicaSet's and Job's controller (kind, name), never the objects: a pass that
+    reads them page by page (:mod:`pytest_kspec.detect.stream`) feeds them with :meth:`add`
+    and holds a few strings per object. Without a snapshot, kinds not fed are empty.
     """
 
-    snapshot: Snapshot
-    _by_kind: dict[str, dict[tuple[str, str], Obj]] = field(default_factory=dict)
+    snapshot: Snapshot | None
+    _by_kind: dict[str, dict[tuple[str, str], Parent]] = field(default_factory=dict)
 
     def owner(self, obj: Obj) -> str | None:
         """``Kind/ns/name`` of the top-level owner of ``obj``, or None when it has none."""
-        ns = namespace_of(obj)
         ref = _controller_ref(obj)
         if ref is None:
             return None
+        ns = namespace_of(obj)
         kind, name = str(ref.get("kind", "")), str(ref.get("name", ""))
         if kind in _PARENTS:
-            parent = self._lookup(kind, ns, name, str(ref.get("uid", "")))
-            if parent is not None:
-                grand = _controller_ref(parent)
-                if grand is not None:
-                    return _owner_text(str(grand.get("kind", "")), ns,
-                                       str(grand.get("name", "")))
+            grand = self._lookup(kind, ns, name, str(ref.get("uid", "")))
+            if grand is not None:
+                return _owner_text(grand[0], ns, grand[1])
         return _owner_text(kind, ns, name)
+
+    def parent_kind(self, obj: Obj) -> str | None:
+        """The kind whose index ``owner(obj)`` reads (ReplicaSet or Job), else None."""
+        ref = _controller_ref(obj)
+        kind = str(ref.get("kind", "")) if ref is not None else ""
+        return kind if kind in _PARENTS else None
 
     def remember(self, kind: str, items: Sequence[Obj]) -> None:
         """Index ``items`` (all ReplicaSets or all Jobs) already listed by the caller."""
         if kind in _PARENTS and kind not in self._by_kind:
-            self._index(kind, items)
+            self._by_kind[kind] = {}
+            for item in items:
+                self.add(kind, item)
 
-    def _lookup(self, kind: str, ns: str | None, name: str, uid: str) -> Obj | None:
-        # A snapshot that offers ``owner_indexes`` (the page-by-page pass) shares one index
-        # per owner kind among all checks and pages instead of one per check.
-        shared: dict[str, dict[tuple[str, str], Obj]] | None = getattr(
-            self.snapshot, "owner_indexes", None)
-        if kind not in self._by_kind and shared is not None and kind in shared:
-            self._by_kind[kind] = shared[kind]
+    def add(self, kind: str, item: Obj) -> None:
+        """Index one ReplicaSet or Job (the pass feeds them as their pages arrive)."""
+        index = self._by_kind.setdefault(kind, {})
+        meta = item.get("metadata") or {}
+        grand = _controller_ref(item)
+        parent = None if grand is None else (str(grand.get("kind", "")),
+                                             str(grand.get("name", "")))
+        index[(str(meta.get("namespace") or ""), str(meta.get("name", "")))] = parent
+        uid_of = str(meta.get("uid", ""))
+        if uid_of:
+            index[("uid", uid_of)] = parent
+
+    def clear(self, kind: str) -> None:
+        """Forget ``kind`` (its listing failed): owners are then reported directly."""
+        self._by_kind[kind] = {}
+
+    def _lookup(self, kind: str, ns: str | None, name: str, uid: str) -> Parent:
         if kind not in self._by_kind:
-            api_version, list_kind = _PARENTS[kind]
-            try:
-                items = self.snapshot.list(api_version, list_kind)
-            except ApiError as err:
-                log.debug("owner lookup: cannot list %s: %s", list_kind, err)
-                items = []
-            self._index(kind, items)
-            if shared is not None:
-                shared[kind] = self._by_kind[kind]
+            items: Sequence[Obj] = []
+            if self.snapshot is not None:
+                api_version, list_kind = _PARENTS[kind]
+                try:
+                    items = self.snapshot.list(api_version, list_kind)
+                except ApiError as err:
+                    log.debug("owner lookup: cannot list %s: %s", list_kind, err)
+            self.remember(kind, items)
         index = self._by_kind[kind]
-        return index.get(("uid", uid)) if uid and ("uid", uid) in index else index.get(
-            (ns or "", name))
-
-    def _index(self, kind: str, items: Sequence[Obj]) -> None:
-        index: dict[tuple[str, str], Obj] = {}
-        for item in items:
-            index[(namespace_of(item) or "", name_of(item))] = item
-            uid_of = str((item.get("metadata") or {}).get("uid", ""))
-            if uid_of:
-                index[("uid", uid_of)] = item
-        self._by_kind[kind] = index
+        if uid and ("uid", uid) in index:
+            return index[("uid", uid)]
+        return index.get((ns or "", name))
 
 
 def _controller_ref(obj: Obj) -> Mapping[str, Any] | None:

@@ -17,6 +17,7 @@ PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from fnmatch import fnmatchcase
 from typing import Any
@@ -25,12 +26,12 @@ from pytest_kspec.desired import CheckRef, imagerefs
 
 from . import podspecs
 from .base import (
+    CONTAINER_KINDS,
     CheckResult,
     ComplianceOptions,
     Snapshot,
     Violation,
     cluster_violation,
-    iter_containers,
     name_of,
     result,
     violation,
@@ -48,51 +49,114 @@ RESOURCES: Mapping[str, list[tuple[str, str]]] = {
                                            ("kyverno.io/v1", "ClusterPolicy")],
 }
 
-__all__ = ["ImageRef", "check_digests", "check_registries", "check_signatures",
-           "matches_registry", "parse_image"]
+__all__ = ["DigestJudge", "ImageRef", "RegistryJudge", "SignatureJudge", "check_digests",
+           "check_registries", "check_signatures", "matches_registry", "parse_image"]
 
 
-def _image_label(label: str, image: str, ref: ImageRef) -> str:
-    return f'{label} image "{image}" ({ref.name})'
+class _Images:
+    """What every image check does per unit: each container's image, parsed once per
+    distinct image string (bounded, so a cluster of unique digests stays flat)."""
+
+    def __init__(self, ref: CheckRef, options: ComplianceOptions) -> None:
+        self.ref = ref
+        self.options = options
+        self._verdicts: dict[str, str | None] = {}
+
+    def judge(self, unit: podspecs.Unit) -> list[Violation] | None:
+        spec = unit.pod.get("spec") or {}
+        found: list[Violation] = []
+        for field_name, word in CONTAINER_KINDS:
+            for container in spec.get(field_name) or ():
+                image = str(container.get("image", ""))
+                problem = self._verdicts.get(image, _UNSEEN)
+                if problem is _UNSEEN:
+                    if len(self._verdicts) > 4096:
+                        self._verdicts.clear()
+                    problem = self._verdicts[image] = self.problem(image)
+                if problem is not None:
+                    name = container.get("name", "")
+                    found.append(violation(unit.obj, f'{word} "{name}" {problem}',
+                                           container=str(name), owner=unit.owner))
+        return found
+
+    def problem(self, image: str) -> str | None:
+        """What is wrong with ``image`` (the message after the container's label)."""
+        raise NotImplementedError
+
+    def finish(self, violations: list[Violation], evaluated: int) -> CheckResult:
+        return result(self.ref, violations, evaluated, podspecs.NOUN)
+
+
+_UNSEEN: Any = object()
+
+
+class RegistryJudge(_Images):
+    """``allowedRegistries`` / ``blockedRegistries``, patterns compiled once."""
+
+    def __init__(self, ref: CheckRef, options: ComplianceOptions) -> None:
+        super().__init__(ref, options)
+        self.allowed = ref.kind.endswith("allowedRegistries")
+        key = "allowedRegistries" if self.allowed else "blockedRegistries"
+        self.patterns = [(p, re.compile(imagerefs.entry_regex(p)))
+                         for p in (str(p) for p in ref.rule.get(key) or [])]
+
+    def problem(self, image: str) -> str | None:
+        parsed = parse_image(image, self.options.default_registry)
+        name = parsed.name
+        hit = next((p for p, regex in self.patterns if regex.fullmatch(name)), None)
+        if self.allowed and hit is None:
+            return f'image "{image}" ({name}) is not from an allowed registry'
+        if not self.allowed and hit is not None:
+            return f'image "{image}" ({name}) matches blocked registry "{hit}"'
+        return None
+
+
+class DigestJudge(_Images):
+    """``requireDigests``: ``@sha256:`` and 64 hex digits."""
+
+    def problem(self, image: str) -> str | None:
+        return None if imagerefs.is_pinned(image) else f'image "{image}" is not pinned by digest'
+
+
+class SignatureJudge(_Images):
+    """``requireSignatures``: covered by an Enforce-mode ``verifyImages`` rule of
+    ``policies`` (the live ClusterPolicies, read once)."""
+
+    def __init__(self, ref: CheckRef, options: ComplianceOptions,
+                 policies: list[dict[str, Any]]) -> None:
+        super().__init__(ref, options)
+        self.patterns = signature_patterns(policies)
+        self.policy_names = sorted(name_of(p) for p in policies)
+
+    def judge(self, unit: podspecs.Unit) -> list[Violation] | None:
+        return super().judge(unit) if self.patterns else []  # counted either way
+
+    def problem(self, image: str) -> str | None:
+        if _signed(image, self.patterns):
+            return None
+        return f'image "{image}" is not covered by an enforcing verifyImages policy'
+
+    def finish(self, violations: list[Violation], evaluated: int) -> CheckResult:
+        if self.patterns:
+            return super().finish(violations, evaluated)
+        names = ", ".join(self.policy_names) or "none"
+        missing = cluster_violation("ClusterPolicy/*",
+                                    "no verifyImages policy enforces signatures",
+                                    kind="ClusterPolicy")
+        return CheckResult(ref=self.ref, violations=(missing,), evaluated=evaluated,
+                           summary="no Kyverno verifyImages policy in Enforce mode "
+                                   f"(ClusterPolicies: {names})")
 
 
 def check_registries(ref: CheckRef, snapshot: Snapshot,
                      options: ComplianceOptions) -> CheckResult:
     """Containers whose image is outside ``allowedRegistries`` / inside ``blockedRegistries``."""
-    allowed = ref.kind.endswith("allowedRegistries")
-    key = "allowedRegistries" if allowed else "blockedRegistries"
-    patterns = [str(p) for p in ref.rule.get(key) or []]
-    judged = podspecs.units(snapshot, options)
-    violations: list[Violation] = []
-    for unit in judged:
-        for label, container in iter_containers(unit.pod):
-            image = str(container.get("image", ""))
-            parsed = parse_image(image, options.default_registry)
-            hit = imagerefs.matching_entry(parsed, patterns)
-            if allowed and hit is None:
-                msg = f"{_image_label(label, image, parsed)} is not from an allowed registry"
-            elif not allowed and hit is not None:
-                msg = f'{_image_label(label, image, parsed)} matches blocked registry "{hit}"'
-            else:
-                continue
-            violations.append(violation(unit.obj, msg,
-                                        container=str(container.get("name", "")),
-                                        owner=unit.owner))
-    return result(ref, podspecs.collapse(judged, violations), len(judged), podspecs.NOUN)
+    return podspecs.judge_units(RegistryJudge(ref, options), podspecs.units(snapshot, options))
 
 
 def check_digests(ref: CheckRef, snapshot: Snapshot, options: ComplianceOptions) -> CheckResult:
     """Containers whose image is not pinned by ``@sha256:`` and 64 hex digits."""
-    judged = podspecs.units(snapshot, options)
-    violations: list[Violation] = []
-    for unit in judged:
-        for label, container in iter_containers(unit.pod):
-            image = str(container.get("image", ""))
-            if not imagerefs.is_pinned(image):
-                violations.append(violation(
-                    unit.obj, f'{label} image "{image}" is not pinned by digest',
-                    container=str(container.get("name", "")), owner=unit.owner))
-    return result(ref, podspecs.collapse(judged, violations), len(judged), podspecs.NOUN)
+    return podspecs.judge_units(DigestJudge(ref, options), podspecs.units(snapshot, options))
 
 
 def signature_patterns(policies: list[dict[str, Any]]) -> list[str]:
@@ -121,25 +185,5 @@ def _signed(image: str, patterns: list[str]) -> bool:
 def check_signatures(ref: CheckRef, snapshot: Snapshot,
                      options: ComplianceOptions) -> CheckResult:
     """Containers whose image no Enforce-mode Kyverno ``verifyImages`` rule covers."""
-    policies = snapshot.list("kyverno.io/v1", "ClusterPolicy")
-    patterns = signature_patterns(policies)
-    judged = podspecs.units(snapshot, options)
-    if not patterns:
-        names = ", ".join(sorted(name_of(p) for p in policies)) or "none"
-        missing = cluster_violation("ClusterPolicy/*",
-                                    "no verifyImages policy enforces signatures",
-                                    kind="ClusterPolicy")
-        return CheckResult(ref=ref, violations=(missing,), evaluated=len(judged),
-                           summary="no Kyverno verifyImages policy in Enforce mode "
-                                   f"(ClusterPolicies: {names})")
-    violations: list[Violation] = []
-    for unit in judged:
-        for label, container in iter_containers(unit.pod):
-            image = str(container.get("image", ""))
-            if not _signed(image, patterns):
-                violations.append(violation(
-                    unit.obj, f'{label} image "{image}" is not covered by an enforcing '
-                              "verifyImages policy",
-                    container=str(container.get("name", "")), owner=unit.owner))
-    return result(ref, podspecs.collapse(judged, violations), len(judged), podspecs.NOUN)
-
+    judge = SignatureJudge(ref, options, snapshot.list("kyverno.io/v1", "ClusterPolicy"))
+    return podspecs.judge_units(judge, podspecs.units(snapshot, options))

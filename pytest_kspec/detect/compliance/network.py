@@ -132,29 +132,54 @@ def check_service_types(ref: CheckRef, snapshot: Snapshot,
     return result(ref, violations, len(services), "services")
 
 
+class PortsJudge:
+    """``disallowedPorts`` compiled once: Services first (all at once), then each Pod with
+    its top-level owner as it comes (the page-by-page pass feeds them a page at a time)."""
+
+    def __init__(self, ref: CheckRef, options: ComplianceOptions) -> None:
+        self.ref = ref
+        self.options = options
+        self.banned = {int(p) for p in ref.rule.get("disallowedPorts") or []}
+        self.violations: list[Violation] = []
+        self.evaluated = 0
+
+    def services(self, services: Iterable[Obj]) -> None:
+        for svc in in_scope(list(services), self.options):
+            self.evaluated += 1
+            hits = _hits(((f, p.get(f)) for p in (svc.get("spec") or {}).get("ports") or []
+                          for f in ("port", "targetPort", "nodePort")), self.banned)
+            if hits:
+                self.violations.append(violation(svc, f"exposes disallowed {', '.join(hits)}"))
+
+    def pod(self, pod: Obj, owner: str | None) -> None:
+        """One Pod outside the skipped namespaces."""
+        self.evaluated += 1
+        for label, container in iter_containers(pod):
+            ports = container.get("ports")
+            if not ports:
+                continue
+            hits = _hits(((f, p.get(f)) for p in ports
+                          for f in ("containerPort", "hostPort")), self.banned)
+            if hits:
+                self.violations.append(violation(
+                    pod, f"{label} exposes disallowed {', '.join(hits)}",
+                    container=str(container.get("name", "")), owner=owner))
+
+    def finish(self) -> CheckResult:
+        return result(self.ref, self.violations, self.evaluated, "services and pods")
+
+
 def check_disallowed_ports(ref: CheckRef, snapshot: Snapshot,
                            options: ComplianceOptions) -> CheckResult:
     """Services (port, targetPort, nodePort) and containers (containerPort, hostPort) on a
     disallowed port; named targetPorts are not resolved."""
-    banned = {int(p) for p in ref.rule.get("disallowedPorts") or []}
-    services = in_scope(snapshot.list("v1", "Service"), options)
+    judge = PortsJudge(ref, options)
+    judge.services(snapshot.list("v1", "Service"))
     pods = in_scope(snapshot.list("v1", "Pod"), options)
     owners = OwnerResolver(snapshot)
-    violations: list[Violation] = []
-    for svc in services:
-        hits = _hits(((f, p.get(f)) for p in (svc.get("spec") or {}).get("ports") or []
-                      for f in ("port", "targetPort", "nodePort")), banned)
-        if hits:
-            violations.append(violation(svc, f"exposes disallowed {', '.join(hits)}"))
     for pod in pods:
-        for label, container in iter_containers(pod):
-            hits = _hits(((f, p.get(f)) for p in container.get("ports") or []
-                          for f in ("containerPort", "hostPort")), banned)
-            if hits:
-                violations.append(violation(
-                    pod, f"{label} exposes disallowed {', '.join(hits)}",
-                    container=str(container.get("name", "")), owner=owners.owner(pod)))
-    return result(ref, violations, len(services) + len(pods), "services and pods")
+        judge.pod(pod, owners.owner(pod))
+    return judge.finish()
 
 
 def _hits(pairs: Iterable[tuple[str, Any]], banned: set[int]) -> list[str]:

@@ -19,7 +19,6 @@ PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from pytest_kspec.desired import CheckRef
 
@@ -61,21 +60,45 @@ def provides(workload: Obj, provider: str) -> bool:
     return any(_words_contain(n, provider) for n in names)
 
 
+METRICS_KINDS: tuple[str, ...] = ("Deployment", "DaemonSet", "StatefulSet")
+
+
+class MetricsJudge:
+    """``observability.metrics`` fed workloads one at a time, in any order of kinds: keeps
+    only the first provider match per provider and kind, and the count."""
+
+    def __init__(self, ref: CheckRef) -> None:
+        self.ref = ref
+        self.providers = ([str(p) for p in ref.rule.get("providers") or []]
+                          or list(DEFAULT_PROVIDERS))
+        self.evaluated = 0
+        self._first: dict[tuple[str, str], str] = {}
+
+    def feed(self, kind: str, workload: Obj) -> None:
+        self.evaluated += 1
+        for provider in self.providers:
+            if (provider, kind) not in self._first and provides(workload, provider):
+                self._first[(provider, kind)] = resource_name(workload)
+
+    def finish(self) -> CheckResult:
+        for provider in self.providers:
+            for kind in METRICS_KINDS:
+                found = self._first.get((provider, kind))
+                if found is not None:
+                    return CheckResult(ref=self.ref, violations=(), evaluated=self.evaluated,
+                                       summary=f"metrics provider {provider} runs: {found}")
+        text = f"no metrics provider found (looked for {', '.join(self.providers)})"
+        return CheckResult(ref=self.ref, violations=(cluster_violation("Cluster", text),),
+                           evaluated=self.evaluated, summary=text)
+
+
 def check_metrics(ref: CheckRef, snapshot: Snapshot, options: ComplianceOptions) -> CheckResult:
     """Some workload runs one of the listed metrics providers."""
-    providers = [str(p) for p in ref.rule.get("providers") or []] or list(DEFAULT_PROVIDERS)
-    workloads: list[dict[str, Any]] = []
-    for kind in ("Deployment", "DaemonSet", "StatefulSet"):
-        workloads += snapshot.list("apps/v1", kind)
-    for provider in providers:
-        for workload in workloads:
-            if provides(workload, provider):
-                return CheckResult(ref=ref, violations=(), evaluated=len(workloads),
-                                   summary=f"metrics provider {provider} runs: "
-                                           f"{resource_name(workload)}")
-    text = f"no metrics provider found (looked for {', '.join(providers)})"
-    return CheckResult(ref=ref, violations=(cluster_violation("Cluster", text),),
-                       evaluated=len(workloads), summary=text)
+    judge = MetricsJudge(ref)
+    for kind in METRICS_KINDS:
+        for workload in snapshot.list("apps/v1", kind):
+            judge.feed(kind, workload)
+    return judge.finish()
 
 
 def parse_flags(args: Sequence[str]) -> dict[str, str]:
@@ -131,19 +154,44 @@ def audit_problems(flags: Mapping[str, str], min_days: int) -> list[str]:
     return problems
 
 
+AUDIT_NAMESPACE = "kube-system"
+
+
+class AuditJudge:
+    """``observability.auditLog`` fed Pods one at a time: keeps the kube-apiservers' verdicts."""
+
+    def __init__(self, ref: CheckRef) -> None:
+        self.ref = ref
+        self.min_days = int(ref.rule.get("minRetentionDays") or 0)
+        self.apiservers = 0
+        self.violations: list[Violation] = []
+
+    def feed(self, pod: Obj) -> None:
+        """One Pod of any namespace (only kube-system's are looked at)."""
+        if (pod.get("metadata") or {}).get("namespace") != AUDIT_NAMESPACE:
+            return
+        if not _is_apiserver(pod):
+            return
+        self.apiservers += 1
+        problems = audit_problems(_apiserver_flags(pod), self.min_days)
+        if problems:
+            self.violations.append(violation(pod, "; ".join(problems),
+                                             container="kube-apiserver"))
+
+    def finish(self) -> CheckResult:
+        if not self.apiservers:
+            text = ("no kube-apiserver pod visible in kube-system (managed control plane?): "
+                    "audit logging cannot be verified from the API; check the provider's "
+                    "audit settings")
+            return CheckResult(ref=self.ref, violations=(cluster_violation("Cluster", text),),
+                               evaluated=0, summary=text)
+        return make_result(self.ref, self.violations, self.apiservers, "kube-apiserver pods")
+
+
 def check_audit_log(ref: CheckRef, snapshot: Snapshot,
                     options: ComplianceOptions) -> CheckResult:
     """Every visible kube-apiserver writes an audit log kept at least ``minRetentionDays``."""
-    min_days = int(ref.rule.get("minRetentionDays") or 0)
-    apiservers = [p for p in snapshot.list("v1", "Pod", "kube-system") if _is_apiserver(p)]
-    if not apiservers:
-        text = ("no kube-apiserver pod visible in kube-system (managed control plane?): audit "
-                "logging cannot be verified from the API; check the provider's audit settings")
-        return CheckResult(ref=ref, violations=(cluster_violation("Cluster", text),),
-                           evaluated=0, summary=text)
-    violations: list[Violation] = []
-    for pod in apiservers:
-        problems = audit_problems(_apiserver_flags(pod), min_days)
-        if problems:
-            violations.append(violation(pod, "; ".join(problems), container="kube-apiserver"))
-    return make_result(ref, violations, len(apiservers), "kube-apiserver pods")
+    judge = AuditJudge(ref)
+    for pod in snapshot.list("v1", "Pod", AUDIT_NAMESPACE):
+        judge.feed(pod)
+    return judge.finish()

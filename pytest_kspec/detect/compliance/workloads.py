@@ -38,15 +38,13 @@ from pytest_kspec.desired import CheckRef, same_quantity
 
 from . import podspecs
 from .base import (
+    CONTAINER_KINDS,
     CheckResult,
     ComplianceError,
     ComplianceOptions,
-    Obj,
     Snapshot,
     Violation,
     display,
-    iter_containers,
-    namespace_of,
     result,
     violation,
 )
@@ -140,17 +138,133 @@ def _norm(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def _container_value(pod: Obj, container: Mapping[str, Any], rule: Rule) -> tuple[Any, bool]:
-    """(value, inherited from the pod securityContext) for a container-scoped rule."""
-    value = lookup(container, rule.parts)
-    if (value is _MISSING and len(rule.parts) > 1 and rule.parts[0] == "securityContext"
-            and rule.parts[1] in SHARED_SECURITY_FIELDS):
-        own = lookup(container, rule.parts[:2])
-        if own is _MISSING:
-            pod_value = lookup((pod.get("spec") or {}).get("securityContext"), rule.parts[1:])
-            if pod_value is not _MISSING:
-                return pod_value, True
-    return value, False
+class Accessor:
+    """``lookup(obj, parts)`` compiled once per rule: the dotted keys each step may try
+    (longest first, keys may contain dots) are joined up front, so judging a container
+    is a few dict reads with no string building. Same answers as :func:`lookup`."""
+
+    __slots__ = ("_simple", "_steps")
+
+    def __init__(self, parts: Sequence[str]) -> None:
+        n = len(parts)
+        # _steps[i]: (key, next position) candidates at position i, longest key first
+        self._steps: tuple[tuple[tuple[str, int], ...], ...] = tuple(
+            tuple((".".join(parts[i:j]), j) for j in range(n, i, -1)) for i in range(n))
+        self._simple = tuple(parts)
+
+    def __call__(self, obj: Any) -> Any:
+        return self._at(obj, 0)
+
+    def _at(self, obj: Any, i: int) -> Any:
+        steps = self._steps
+        n = len(steps)
+        while True:
+            if i == n:
+                return _MISSING if obj is None else obj
+            if isinstance(obj, dict):
+                candidates = steps[i]
+                if len(candidates) == 1:  # last segment: one key to try
+                    key = candidates[0][0]
+                    if key not in obj:
+                        return _MISSING
+                    obj, i = obj[key], n
+                    continue
+                for key, j in candidates:
+                    if key in obj:
+                        found = self._at(obj[key], j)
+                        if found is not _MISSING:
+                            return found
+                return _MISSING
+            if isinstance(obj, Mapping):
+                return lookup(obj, self._simple[i:])
+            part = self._simple[i]
+            if isinstance(obj, list) and part.isdigit() and int(part) < len(obj):
+                obj, i = obj[int(part)], i + 1
+                continue
+            return _MISSING
+
+
+class ContainerJudge:
+    """A required/forbidden container rule compiled once (see the module docs)."""
+
+    def __init__(self, ref: CheckRef, options: ComplianceOptions) -> None:
+        self.ref = ref
+        self.options = options
+        self.required = ref.kind.endswith(".required")
+        self.rule = rule = Rule.parse(ref.rule, ref.spec_path)
+        self.value_of = Accessor(rule.parts)
+        self.container = rule.scope == "container"
+        self.skip_ephemeral = self.container and rule.parts[0] == "resources"
+        self.inherits = (self.container and len(rule.parts) > 1
+                         and rule.parts[0] == "securityContext"
+                         and rule.parts[1] in SHARED_SECURITY_FIELDS)
+        self.own_context = Accessor(rule.parts[:2])
+        self.pod_context = Accessor(rule.parts[1:])
+        self._exempt: dict[str | None, bool] = {}
+        self._same: dict[tuple[type, Any], bool] = {}
+
+    def judge(self, unit: podspecs.Unit) -> list[Violation] | None:
+        ns = unit.namespace
+        exempt = self._exempt.get(ns)
+        if exempt is None:
+            exempt = self._exempt[ns] = self.options.exempts(ns, self.rule.key)
+        if exempt:
+            return None
+        pod = unit.pod
+        if not self.container:
+            value = self.value_of(pod.get(self.rule.scope) or {})
+            if not self._breaks(value):
+                return []
+            return [violation(unit.obj, self._message("pod", value, False), owner=unit.owner)]
+        spec = pod.get("spec") or {}
+        found: list[Violation] = []
+        for field_name, word in CONTAINER_KINDS:
+            items = spec.get(field_name)
+            if not items:
+                continue
+            if self.skip_ephemeral and field_name == "ephemeralContainers":
+                continue  # the API server forbids resources on ephemeral containers
+            for container in items:
+                value, inherited = self.value_of(container), False
+                if value is _MISSING and self.inherits and self.own_context(
+                        container) is _MISSING:
+                    pod_value = self.pod_context(spec.get("securityContext"))
+                    if pod_value is not _MISSING:
+                        value, inherited = pod_value, True
+                if self._breaks(value):
+                    name = container.get("name", "")
+                    found.append(violation(
+                        unit.obj, self._message(f'{word} "{name}"', value, inherited),
+                        container=str(name), owner=unit.owner))
+        return found
+
+    def finish(self, violations: list[Violation], evaluated: int) -> CheckResult:
+        return result(self.ref, violations, evaluated, podspecs.NOUN)
+
+    def _breaks(self, value: Any) -> bool:
+        rule = self.rule
+        present = value is not _MISSING
+        if rule.has_value:
+            if not present:
+                return self.required
+            return self.required != self._same_value(value)
+        return (present == rule.must_exist) != self.required
+
+    def _same_value(self, value: Any) -> bool:
+        if not isinstance(value, str | int | float | bool):
+            return same_value(value, self.rule.value)
+        key = (type(value), value)
+        same = self._same.get(key)
+        if same is None:
+            if len(self._same) > 4096:  # values of a cluster repeat; a bound keeps it flat
+                self._same.clear()
+            same = self._same[key] = same_value(value, self.rule.value)
+        return same
+
+    def _message(self, who: str, value: Any, inherited: bool) -> str:
+        msg = _problem(self.rule, self.required, who, value, inherited)
+        assert msg is not None
+        return msg
 
 
 def _problem(rule: Rule, required: bool, who: str, value: Any, inherited: bool) -> str | None:
@@ -182,26 +296,4 @@ def _problem(rule: Rule, required: bool, who: str, value: Any, inherited: bool) 
 def check_containers(ref: CheckRef, snapshot: Snapshot,
                      options: ComplianceOptions) -> CheckResult:
     """Containers (or pods, for pod-level keys) that break a required/forbidden rule."""
-    required = ref.kind.endswith(".required")
-    rule = Rule.parse(ref.rule, ref.spec_path)
-    judged = [u for u in podspecs.units(snapshot, options)
-              if not options.exempts(namespace_of(u.obj), rule.key)]
-    violations: list[Violation] = []
-    for unit in judged:
-        pod = unit.pod
-        if rule.scope != "container":
-            source = pod.get(rule.scope) or {}
-            msg = _problem(rule, required, "pod", lookup(source, rule.parts), False)
-            if msg:
-                violations.append(violation(unit.obj, msg, owner=unit.owner))
-            continue
-        for label, container in iter_containers(pod):
-            if rule.parts[0] == "resources" and label.startswith("ephemeralContainer"):
-                continue  # the API server forbids resources on ephemeral containers
-            value, inherited = _container_value(pod, container, rule)
-            msg = _problem(rule, required, label, value, inherited)
-            if msg:
-                violations.append(violation(unit.obj, msg,
-                                            container=str(container.get("name", "")),
-                                            owner=unit.owner))
-    return result(ref, podspecs.collapse(judged, violations), len(judged), podspecs.NOUN)
+    return podspecs.judge_units(ContainerJudge(ref, options), podspecs.units(snapshot, options))
