@@ -287,14 +287,15 @@ class Cluster:
             resp = self.request("GET", res.path(namespace), verb="list",
                                 resource=res.describe(), query=query)
             body = resp.body if isinstance(resp.body, dict) else {}
-            items = body.get("items") or []
-            for item in items:
-                item.setdefault("apiVersion", res.api_version)
-                item.setdefault("kind", res.kind)
+            items = _stamped(body.get("items") or [], res)
             if version is not None and not version:
                 version.append(str((body.get("metadata") or {}).get("resourceVersion") or ""))
-            yield items
             token = (body.get("metadata") or {}).get("continue") or ""
+            del resp, body
+            yield items
+            # Hold nothing of this page while the next one is read: a reader that drops
+            # each page keeps one page in memory, not two.
+            items = []
             if not token:
                 return
 
@@ -476,3 +477,11 @@ def _api_error(resp: Response, *, verb: str, resource: str, server: str) -> ApiE
         hint = " (the kspec ClusterRole in manifests/ grants what kspec needs)"
     text = f"cannot {verb} {resource}: {resp.status} {reason or 'error'}: {detail}{hint}"
     return ApiError(text, verb=verb, resource=resource, status=resp.status, reason=reason)
+
+
+def _stamped(items: Objects, res: Resource) -> Objects:
+    """List items with ``apiVersion``/``kind`` set (the API server leaves them out)."""
+    for item in items:
+        item.setdefault("apiVersion", res.api_version)
+        item.setdefault("kind", res.kind)
+    return items

@@ -233,11 +233,7 @@ class _Pass:
                 for check in self.units:
                     check.failing = {v.resource for b in check.by_kind.values() for v in b}
             try:
-                for page in self.snapshot.pages(*kind):
-                    if kind == POD:
-                        self._pods(page)
-                    else:
-                        self._controllers(kind[1], page)
+                self._read(kind)
             except ApiError as e:
                 if e.status == 410:
                     raise _Expired() from e
@@ -251,6 +247,15 @@ class _Pass:
             out.verdicts[check.ref.id] = check.verdict(self.errors)
             out.reads[check.ref.id] = check.reads
         return out
+
+    def _read(self, kind: Kind) -> None:
+        pages = self.snapshot.pages(*kind)
+        while (page := next(pages, None)) is not None:
+            if kind == POD:
+                self._pods(page)
+            else:
+                self._controllers(kind[1], page)
+            page = None  # dropped before the next page is read: one page held at a time
 
     def _controllers(self, kind: str, page: builtins.list[dict[str, Any]]) -> None:
         parent = kind in _PARENT_KINDS

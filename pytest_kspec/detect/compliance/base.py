@@ -6,6 +6,7 @@ PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -225,7 +226,7 @@ class OwnerResolver:
     """
 
     snapshot: Snapshot | None
-    _by_kind: dict[str, dict[tuple[str, str], Parent]] = field(default_factory=dict)
+    _by_kind: dict[str, _ParentIndex] = field(default_factory=dict)
 
     def owner(self, obj: Obj) -> str | None:
         """``Kind/ns/name`` of the top-level owner of ``obj``, or None when it has none."""
@@ -249,25 +250,27 @@ class OwnerResolver:
     def remember(self, kind: str, items: Sequence[Obj]) -> None:
         """Index ``items`` (all ReplicaSets or all Jobs) already listed by the caller."""
         if kind in _PARENTS and kind not in self._by_kind:
-            self._by_kind[kind] = {}
+            self._by_kind[kind] = _ParentIndex()
             for item in items:
                 self.add(kind, item)
 
     def add(self, kind: str, item: Obj) -> None:
         """Index one ReplicaSet or Job (the pass feeds them as their pages arrive)."""
-        index = self._by_kind.setdefault(kind, {})
+        index = self._by_kind.get(kind)
+        if index is None:
+            index = self._by_kind[kind] = _ParentIndex()
         meta = item.get("metadata") or {}
         grand = _controller_ref(item)
-        parent = None if grand is None else (str(grand.get("kind", "")),
+        parent = None if grand is None else (sys.intern(str(grand.get("kind", ""))),
                                              str(grand.get("name", "")))
-        index[(str(meta.get("namespace") or ""), str(meta.get("name", "")))] = parent
-        uid_of = str(meta.get("uid", ""))
+        index.names[f"{meta.get('namespace') or ''}/{meta.get('name', '')}"] = parent
+        uid_of = meta.get("uid")
         if uid_of:
-            index[("uid", uid_of)] = parent
+            index.uids[str(uid_of)] = parent
 
     def clear(self, kind: str) -> None:
         """Forget ``kind`` (its listing failed): owners are then reported directly."""
-        self._by_kind[kind] = {}
+        self._by_kind[kind] = _ParentIndex()
 
     def _lookup(self, kind: str, ns: str | None, name: str, uid: str) -> Parent:
         if kind not in self._by_kind:
@@ -280,9 +283,17 @@ class OwnerResolver:
                     log.debug("owner lookup: cannot list %s: %s", list_kind, err)
             self.remember(kind, items)
         index = self._by_kind[kind]
-        if uid and ("uid", uid) in index:
-            return index[("uid", uid)]
-        return index.get((ns or "", name))
+        if uid and uid in index.uids:
+            return index.uids[uid]
+        return index.names.get(f"{ns or ''}/{name}")
+
+
+@dataclass
+class _ParentIndex:
+    """ReplicaSets (or Jobs) by ``namespace/name`` and by uid: their controller, if any."""
+
+    names: dict[str, Parent] = field(default_factory=dict)
+    uids: dict[str, Parent] = field(default_factory=dict)
 
 
 def _controller_ref(obj: Obj) -> Mapping[str, Any] | None:
