@@ -56,6 +56,16 @@ def _uid(kind: str, i: int) -> str:
     return f"{kind.lower()[:8]:0<8}-0000-4000-8000-{i:012d}"
 
 
+def _container(image: str, *, privileged: bool) -> dict[str, Any]:
+    return {"name": "app", "image": image,
+            "ports": [{"containerPort": 8080, "protocol": "TCP"}],
+            "env": [{"name": "LOG_LEVEL", "value": "info"}],
+            "securityContext": {"privileged": privileged, "runAsNonRoot": True,
+                                "allowPrivilegeEscalation": False},
+            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"},
+                          "limits": {"cpu": "500m", "memory": "256Mi"}}}
+
+
 def cluster_objects(pods: int) -> Iterator[dict[str, Any]]:
     """A cluster of ``pods`` pods in 50 namespaces, owned by ReplicaSets of Deployments.
 
@@ -76,9 +86,11 @@ def cluster_objects(pods: int) -> Iterator[dict[str, Any]]:
                         "ports": [{"port": 80, "targetPort": 8080}]}}
     for r in range((pods + PODS_PER_REPLICASET - 1) // PODS_PER_REPLICASET):
         ns = f"team-{r % NAMESPACES:02d}"
+        # the template the pods were made from: compliant, as most workloads are, so the
+        # drift found (and reported) is the one pod in 500, not every Deployment
         template = {"metadata": {"labels": {"app": f"app-{r:05d}"}},
-                    "spec": {"containers": [{"name": "app",
-                                             "image": "registry.example.com/app:1"}]}}
+                    "spec": {"containers": [_container(
+                        "registry.example.com/app@sha256:" + f"{r:064x}", privileged=False)]}}
         yield {"apiVersion": "apps/v1", "kind": "Deployment",
                "metadata": {"name": f"app-{r:05d}", "namespace": ns, "uid": _uid("Deploy", r)},
                "spec": {"replicas": PODS_PER_REPLICASET,
@@ -109,14 +121,7 @@ def cluster_objects(pods: int) -> Iterator[dict[str, Any]]:
                                                  "uid": _uid("Replica", r)}]},
                "spec": {"nodeName": f"node-{i % 40:02d}",
                         "serviceAccountName": "default",
-                        "containers": [{
-                            "name": "app", "image": image,
-                            "ports": [{"containerPort": 8080, "protocol": "TCP"}],
-                            "env": [{"name": "LOG_LEVEL", "value": "info"}],
-                            "securityContext": {"privileged": bad, "runAsNonRoot": True,
-                                                "allowPrivilegeEscalation": False},
-                            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"},
-                                          "limits": {"cpu": "500m", "memory": "256Mi"}}}]},
+                        "containers": [_container(image, privileged=bad)]},
                "status": {"phase": "Running",
                           "podIP": f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}",
                           "hostIP": f"192.168.0.{i % 40}"}}

@@ -162,19 +162,16 @@ class Accessor:
             if i == n:
                 return _MISSING if obj is None else obj
             if isinstance(obj, dict):
-                candidates = steps[i]
-                if len(candidates) == 1:  # last segment: one key to try
-                    key = candidates[0][0]
-                    if key not in obj:
-                        return _MISSING
-                    obj, i = obj[key], n
-                    continue
-                for key, j in candidates:
-                    if key in obj:
-                        found = self._at(obj[key], j)
-                        if found is not _MISSING:
-                            return found
-                return _MISSING
+                hit: tuple[str, int] | None = None
+                for candidate in steps[i]:
+                    if candidate[0] in obj:
+                        if hit is not None:  # two keys fit: try each, longest first
+                            return self._either(obj, i)
+                        hit = candidate
+                if hit is None:
+                    return _MISSING
+                obj, i = obj[hit[0]], hit[1]
+                continue
             if isinstance(obj, Mapping):
                 return lookup(obj, self._simple[i:])
             part = self._simple[i]
@@ -182,6 +179,14 @@ class Accessor:
                 obj, i = obj[int(part)], i + 1
                 continue
             return _MISSING
+
+    def _either(self, obj: dict[str, Any], i: int) -> Any:
+        for key, j in self._steps[i]:
+            if key in obj:
+                found = self._at(obj[key], j)
+                if found is not _MISSING:
+                    return found
+        return _MISSING
 
 
 class ContainerJudge:
