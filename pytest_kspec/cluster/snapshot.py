@@ -31,6 +31,9 @@ class Snapshot:
 
     ``list("apps/v1", "Deployment", namespace="shop")`` lists Deployments cluster-wide once,
     then answers from memory. Objects are the API server's raw JSON; treat them as read-only.
+    Detection reads Pods and workload controllers with :meth:`pages` instead (one pass,
+    page by page, see :mod:`pytest_kspec.detect.stream`), so a one-shot run holds only the
+    small kinds; watch mode holds what its watches :meth:`put` there.
     """
 
     def __init__(self, source: Source) -> None:
