@@ -9,10 +9,11 @@ its history scope, audit chain, trend, alerts, remediation plan and deletion bud
 ``<reports>/fleet-report.json`` says per cluster how it stands, in one file.
 
 **A cluster that cannot be used** (unreachable, credentials rejected, kubeconfig missing) is
-checked once, up front (:meth:`Fleet.check`): its items then error at once with that one line
-(naming the cluster and context), its report and history record the errored run, and the
-other clusters run as if it were not there. Only a one-cluster run stops the session instead
-(no report, no history entry that would read as a 0 % run).
+checked once, up front and in parallel with the others (:meth:`Fleet.check`): its items then
+error at once with that one line (naming the cluster and context), its report and history
+record the errored run, and the other clusters run as if it were not there. Only a
+one-cluster run stops the session instead (no report, no history entry that would read as a
+0 % run).
 
 PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +40,8 @@ if TYPE_CHECKING:
     from pytest_kspec.spec import DriftConfig
 
 FLEET_REPORT = "fleet-report.json"
+CHECK_THREADS = 8
+"""Clusters reached at once when a fleet run starts (each first request: /version)."""
 CLUSTERS_DIR = "clusters"
 
 
@@ -109,11 +113,22 @@ class Fleet:
         if not self.multi:
             self.first.access.check()
             return
-        for name, run in self.runs.items():
+
+        def attempt(run: Run) -> str | None:
             try:
                 run.access.check()
             except KspecError as e:
-                run.access.mark_unusable(f"{self.label(name)} cannot be used: {e}")
+                return str(e)
+            return None
+
+        # In parallel: a cluster that does not answer waits through its retries, and
+        # several of them in a row would add up before any check runs.
+        with ThreadPoolExecutor(max_workers=min(CHECK_THREADS, len(self.runs)),
+                                thread_name_prefix="kspec-check") as pool:
+            errors = list(pool.map(attempt, self.runs.values()))
+        for (name, run), error in zip(self.runs.items(), errors, strict=True):
+            if error is not None:
+                run.access.mark_unusable(f"{self.label(name)} cannot be used: {error}")
 
     def label(self, name: str) -> str:
         """``cluster prod-eu (context gke_prod_eu)``: how messages name a cluster."""

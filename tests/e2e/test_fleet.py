@@ -118,7 +118,15 @@ def test_two_contexts_in_one_run_give_per_cluster_items_and_reports(
     assert props["kspec.server"] == sims["b"].url
     # HTML: the cluster x check matrix, one column per cluster
     html = (reports(cluster) / "report.html").read_text()
-    assert "kspec-matrix" in html and "kspec fleet: 2 clusters, 1 with drift" in html
+    assert "kspec fleet: 2 clusters, 1 with drift" in html
+    matrix = html[html.index('<table class="kspec-matrix"'):]
+    matrix = matrix[:matrix.index("</table>")]
+    assert matrix.count("<tr>") == 1 + len(a)  # a header, then one row per check
+    assert matrix.count('class="kspec-failed"') == 1
+    assert matrix.count('class="kspec-passed"') == len(a) + len(b) - 1
+    row = re.search(rf"<code>{DRIFTED}</code></td>(.*?)</tr>", matrix)
+    assert row is not None and re.findall(r'class="kspec-(\w+)"', row.group(1)) == [
+        "passed", "failed"]  # columns in cluster order: a, b
 
 
 def _worker_of(stdout: str) -> dict[str, str]:
