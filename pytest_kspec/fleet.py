@@ -164,6 +164,17 @@ class Fleet:
         write_json_atomic(self.path, self.to_json())
         return self.path
 
+    def archive(self, session_files: list[Path]) -> None:
+        """Keep copies of a fleet run's reports: each cluster's drift report under its own
+        ``runs/<run-id>/``, and the fleet report with the session's ``session_files`` (JUnit,
+        HTML) under ``<reports>/runs/<first cluster's run id>/``."""
+        ran = self.ran()
+        for run in ran:
+            run.history.archive(run.reports, [run.reports / "drift-report.json"])
+        if ran and self.path is not None:
+            files = [self.path, *(f for f in session_files if f.name)]
+            ran[0].history.archive(self.reports, files)
+
     def to_json(self) -> dict[str, Any]:
         """The fleet report: per cluster its standing and where its drift report is."""
         clusters = [self._cluster_json(name, run) for name, run in self.runs.items()

@@ -306,8 +306,8 @@ def _detect_fleet(refs: list[ClusterRef], plan: Plan, options: AccessOptions,
                           reports / "junit.xml", properties)
         if args.output:
             write_json_atomic(Path(args.output), fleet.to_json())
+        fleet.archive([reports / "junit.xml"])
         for run in fleet:
-            run.history.archive(run.reports, [run.reports / "drift-report.json"])
             run.history.close()
         for line in fleet.summary():
             print(line, file=out)

@@ -391,9 +391,8 @@ class _Reporter:
             run = fleet.first
             files = [self.path, xml, Path(getattr(config.option, "htmlpath", None) or "")]
             run.history.archive(run.reports, [f for f in files if f.name])
-        elif self.path is not None:  # each cluster keeps its own drift report's copies
-            for run in fleet.ran():
-                run.history.archive(run.reports, [run.reports / "drift-report.json"])
+        elif self.path is not None:
+            fleet.archive([xml, Path(getattr(config.option, "htmlpath", None) or "")])
         for run in fleet:
             run.history.close()
 

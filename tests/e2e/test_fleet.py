@@ -108,6 +108,13 @@ def test_two_contexts_in_one_run_give_per_cluster_items_and_reports(
     assert fleet["kspec"]["items"]["total"] == len(a) + len(b)
     assert _fields(fleet) <= set(FLEET_REPORT_FIELDS)  # docs/configuration.md has each field
     assert "kspec: fleet: 2 clusters, 1 with drift (b), 0 unreachable" in result.stdout
+    # copies kept per run: each cluster's report in its folder, the session's files together
+    for name in ("a", "b"):
+        run_id = next(c["run_id"] for c in fleet["clusters"] if c["name"] == name)
+        assert (reports(cluster) / f"clusters/{name}/runs/{run_id}/drift-report.json").is_file()
+    kept = reports(cluster) / "runs" / fleet["clusters"][0]["run_id"]
+    assert sorted(p.name for p in kept.iterdir()) == ["fleet-report.json", "junit.xml",
+                                                      "report.html"]
     # JUnit: one testsuite per cluster, counts recomputed
     suites = {s.get("name"): s for s in ET.parse(result.junit).getroot().iter("testsuite")}
     assert set(suites) == {"pytest.a", "pytest.b"}
