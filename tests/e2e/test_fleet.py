@@ -331,3 +331,50 @@ def test_remediation_budgets_and_audit_chains_are_per_cluster(
                           capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "in 2 chain(s)" in proc.stdout, proc.stdout
+
+
+FLEET_CHECKS = '''
+import pytest
+
+
+@pytest.mark.kspec(severity="high", id="pods.web-present")
+def test_web_runs(kspec_cluster, kspec_violations):
+    """The shop's web pod runs."""
+    names = [p["metadata"]["name"] for p in kspec_cluster.list("v1", "Pod", namespace="shop")]
+    if "web-1" not in names:
+        kspec_violations.add("Pod/shop/web-1", "not running")
+
+
+def test_reads_no_cluster(kspec_spec):
+    assert kspec_spec.name == "shop-prod"
+'''
+
+
+def test_users_checks_run_once_per_cluster_they_read(
+        cluster: Cluster, sims: dict[str, Simulator], tmp_path: Path) -> None:
+    sims["b"].delete("v1", "Pod", "web-1", "shop")
+    kube = kubeconfig(tmp_path / "kubeconfig", sims)
+    checks = cluster.spec_path.parent / "checks"
+    checks.mkdir()
+    (checks / "test_fleet_checks.py").write_text(FLEET_CHECKS)
+    result = fleet_run(cluster, kube, "checks", "--kspec-context", "a,b", "-n", "2", "-v")
+    assert result.returncode == 1, result.stdout
+    assert "PASSED checks/test_fleet_checks.py::test_web_runs[a]" in result.stdout
+    assert "FAILED checks/test_fleet_checks.py::test_web_runs[b]" in result.stdout
+    workers = _worker_of(result.stdout)  # with its cluster's items, on that cluster's worker
+    assert workers["checks/test_fleet_checks.py::test_web_runs[b]"] == workers[
+        f"cluster-spec.yaml::b::{DRIFTED}"]
+    for name, want in (("a", "passed"), ("b", "failed")):
+        report = json.loads((reports(cluster) / f"clusters/{name}/drift-report.json")
+                            .read_text())
+        custom = {r["id"]: r["status"] for r in report["kspec"]["results"]
+                  if r["type"] == "custom"}
+        # one id on every cluster (it keys each cluster's history); the check that reads no
+        # cluster counts in each cluster's report
+        assert custom == {"pods.web-present": want, "test_reads_no_cluster": "passed"}, custom
+    report_b = json.loads((reports(cluster) / "clusters/b/drift-report.json").read_text())
+    assert [e["resource"] for e in report_b["events"] if e["type"] == "custom"] == [
+        "Pod/shop/web-1"]
+    suites = {s.get("name"): s for s in ET.parse(result.junit).getroot().iter("testsuite")}
+    names_b = [c.get("name") for c in suites["pytest.b"].iter("testcase")]
+    assert "test_web_runs[b]" in names_b and "test_web_runs[a]" not in names_b
