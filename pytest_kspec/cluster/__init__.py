@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     )
     from pytest_kspec.cluster.selection import ClusterRef, select_clusters
     from pytest_kspec.cluster.snapshot import Snapshot
-    from pytest_kspec.cluster.watch import Backoff, Change, KindWatcher
+    from pytest_kspec.cluster.watch import SLACK, Backoff, Change, KindWatcher
 
 DEFAULT_SIM_VERSION = "1.29.4"
 
@@ -53,6 +53,7 @@ _LAZY = {
     "ClusterRef": "pytest_kspec.cluster.selection",
     "select_clusters": "pytest_kspec.cluster.selection",
     "Snapshot": "pytest_kspec.cluster.snapshot",
+    "SLACK": "pytest_kspec.cluster.watch",
     "Backoff": "pytest_kspec.cluster.watch",
     "Change": "pytest_kspec.cluster.watch",
     "KindWatcher": "pytest_kspec.cluster.watch",
@@ -64,6 +65,7 @@ __getattr__ = lazy_getattr(__name__, _LAZY, globals())
 
 __all__ = [
     "DEFAULT_SIM_VERSION",
+    "SLACK",
     "AccessOptions",
     "Backoff",
     "Change",

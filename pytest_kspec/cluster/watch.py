@@ -120,6 +120,8 @@ class KindWatcher(threading.Thread):
         self.rng = random.Random(seed)
         self.reconnects = 0
         self.relists = 0
+        self.relisted_at = 0.0
+        """When the last re-list completed (monotonic clock)."""
         self.connected = threading.Event()
         self.outage_since: float | None = None
         """When the connection broke (monotonic clock), until the re-list that follows."""
@@ -179,6 +181,7 @@ class KindWatcher(threading.Thread):
         self.snapshot.put(self.api_version, self.kind, items)
         self.resource_version = version
         self.relists += 1
+        self.relisted_at = time.monotonic()
         self._relist = ""
         if self._resync_due():  # done, whatever caused it: plan the next one
             self._resync.clear()

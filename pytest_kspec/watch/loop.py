@@ -48,7 +48,7 @@ from pytest_kspec.alerts import (
     StoredState,
     make_alerter,
 )
-from pytest_kspec.cluster import Change, ClusterAccess, KindWatcher
+from pytest_kspec.cluster import SLACK, Change, ClusterAccess, KindWatcher
 from pytest_kspec.detect import Outcome, Plan, Target, drift_properties
 from pytest_kspec.errors import KspecError
 from pytest_kspec.history import AlertStateStore, Location, Scope, audit_key
@@ -200,8 +200,9 @@ class WatchLoop:
             self._outage_line()
 
     def _resync(self) -> None:
+        due = self.next_resync
         self.next_resync += self.options.interval * max(
-            1, int((time.monotonic() - self.next_resync) // self.options.interval) + 1)
+            1, int((time.monotonic() - due) // self.options.interval) + 1)
         if not self.watchers:  # the cluster was unreachable at start: try again from scratch
             self._print("kspec: watch: connecting again", quiet_ok=True)
             self.access.refresh()
@@ -209,8 +210,8 @@ class WatchLoop:
             self._start_watchers()
             return
         # each connected watcher re-lists on its own now (its stream ended on time)
-        connected = {k for k, w in self.watchers.items() if w.outage_since is None}
-        self._await_relists(connected)
+        self._await_relists({k for k, w in self.watchers.items() if w.outage_since is None},
+                            since=due - SLACK)
         self._print("kspec: watch: full resync", quiet_ok=True)
         with contextlib.suppress(KspecError):
             self.access.snapshot().forget_version()
@@ -283,12 +284,13 @@ class WatchLoop:
                     + ", ".join(k for _, k in sorted(self.watchers)), quiet_ok=True)
         self._cycle(self.plan.targets, reason="watch started")
 
-    def _await_relists(self, pending: set[tuple[str, str]]) -> None:
-        """Wait until each kind of ``pending`` has re-listed (what the next cycle judges);
-        other changes are put back for the loop."""
+    def _await_relists(self, pending: set[tuple[str, str]], since: float = 0.0) -> None:
+        """Wait until each kind of ``pending`` has re-listed (at ``since`` or later: what the
+        next cycle judges); other changes are put back for the loop."""
         deadline = time.monotonic() + RELIST_WAIT
         kept: list[Change] = []
         while pending and time.monotonic() < deadline and not self.stop.is_set():
+            pending = {k for k in pending if self.watchers[k].relisted_at < since or not since}
             try:
                 change = self.changes.get(timeout=0.5)
             except queue.Empty:
