@@ -148,3 +148,26 @@ def test_410_on_an_open_stream_relists_the_kind() -> None:
             stop.set()
             w.join(timeout=10)
             cluster.close()
+
+
+def test_a_requested_resync_relists_at_the_next_event() -> None:
+    with Simulator() as sim:
+        sim.bookmark_interval = 3600.0
+        cluster = Cluster.connect(sim.kubeconfig_path)
+        snapshot = Snapshot(cluster)
+        changes: queue.Queue[Change] = queue.Queue()
+        stop = threading.Event()
+        w = KindWatcher(cluster, snapshot, *CM, "", changes.put, stop)
+        w.start()
+        try:
+            _next(changes, "RELIST")
+            assert w.connected.wait(10)
+            snapshot.forget(*CM)  # as a remediation write does
+            w.resync()
+            sim.create(_cm("a"))
+            assert _next(changes, "RELIST").cause == "requested"
+            assert [o["metadata"]["name"] for o in snapshot.held(*CM) or []] == ["a"]
+        finally:
+            stop.set()
+            w.join(timeout=10)
+            cluster.close()
