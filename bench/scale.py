@@ -292,6 +292,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", default="0,2", help="xdist -n values (default 0,2)")
     parser.add_argument("--spec", type=Path, default=DEFAULT_SPEC)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--compare", type=Path, metavar="DIR",
+                        help="also run the pytest-kspec of another checkout (e.g. "
+                             "`git archive REF | tar -x -C DIR`) with the same interpreter, "
+                             "right after this one's, for before/after rows in one run")
     args = parser.parse_args(argv)
     sizes = [int(p) for p in args.pods.split(",")]
     workers = [int(w) for w in args.workers.split(",")]
@@ -331,19 +335,19 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             results[(pods, "bare")] = bare
             rows.append(_row("bare LIST", pods, bare, bare))
-            for n in workers:
+            for n, (label, pythonpath) in itertools.product(workers, _variants(args.compare)):
                 cmd = [sys.executable, "-m", "pytest", "--kspec-spec", str(spec),
                        "--kspec-kubeconfig", sim.kubeconfig_path, "-q", "-p", "no:randomly",
                        "--kspec-reports", str(tmp / "reports"), "-n", str(n),
                        # hypothesis (our test extra, not a dependency) imports itself at
                        # every session end (~1.4 s): not what a pytest-kspec user pays
                        "-p", "no:hypothesispytest"]
-                full = run_child(cmd, sim, tmp, env)
+                full = run_child(cmd, sim, tmp, {**env, **pythonpath})
                 if full.status not in (0, 1):
                     print(full.output[-3000:])
                     return 2
-                results[(pods, f"n{n}")] = full
-                rows.append(_row(f"full -n {n}", pods, full, bare))
+                results[(pods, f"n{n}{label}")] = full
+                rows.append(_row(f"full -n {n}{label}", pods, full, bare))
         finally:
             sim.stop()
         print(f"  {pods:,} pods: state file {state.stat().st_size / 2**20:.1f} MB, "
@@ -361,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|")
     for pods, (wall, cpu, first) in loads.items():
         print(f"| {pods:,} | {wall:.2f} s | {cpu:.2f} s | {first.seconds:.2f} s |")
-    _targets(sizes, workers, results)
+    _targets(sizes, workers, results, args.compare)
     if args.keep:
         print(f"kept {tmp}")
     else:
@@ -371,15 +375,25 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _targets(sizes: list[int], workers: list[int], results: dict[tuple[int, str], Figures]) -> None:
+def _variants(compare: Path | None) -> list[tuple[str, dict[str, str]]]:
+    """(row suffix, environment) of each pytest-kspec measured: this checkout, and with
+    ``--compare`` the other one, both imported from their folders (PYTHONPATH), so the
+    two are loaded the same way."""
+    if compare is None:
+        return [("", {})]
+    return [("", {"PYTHONPATH": str(ROOT)}), (" (cmp)", {"PYTHONPATH": str(compare.resolve())})]
+
+
+def _targets(sizes: list[int], workers: list[int], results: dict[tuple[int, str], Figures],
+             compare: Path | None = None) -> None:
     """The figures the targets are stated in."""
     print()
     small = sizes[0]
-    for n in workers:
-        key = f"n{n}"
+    for n, (label, _) in itertools.product(workers, _variants(compare)):
+        key = f"n{n}{label}"
         fixed = results[(small, key)].seconds - results[(small, "bare")].seconds
         fixed_cpu = results[(small, key)].cpu - results[(small, "bare")].cpu
-        print(f"-n {n}: fixed cost (full - bare at {small:,} pods): {fixed:.2f} s wall, "
+        print(f"-n {n}{label}: fixed cost (full - bare at {small:,} pods): {fixed:.2f} s wall, "
               f"{fixed_cpu:.2f} s CPU (target <= 0.6 s)")
         for lo, hi in itertools.pairwise(sizes):
             full = results[(hi, key)].seconds - results[(lo, key)].seconds
@@ -389,11 +403,11 @@ def _targets(sizes: list[int], workers: list[int], results: dict[tuple[int, str]
             cpu_full = results[(hi, key)].cpu - results[(lo, key)].cpu
             cpu_bare = results[(hi, "bare")].cpu - results[(lo, "bare")].cpu
             cpu_ratio = cpu_full / cpu_bare if cpu_bare > 0 else float("inf")
-            print(f"-n {n}: marginal cost {lo:,}->{hi:,} pods: {per_pod:.1f} us/pod, "
+            print(f"-n {n}{label}: marginal cost {lo:,}->{hi:,} pods: {per_pod:.1f} us/pod, "
                   f"{ratio:.2f}x the bare LIST's wall time, {cpu_ratio:.2f}x its CPU "
                   "(target <= 1.5x)")
         for size in sizes:
-            print(f"-n {n}: peak RSS at {size:,} pods: {results[(size, key)].rss_mb:.0f} MB "
+            print(f"-n {n}{label}: peak RSS at {size:,} pods: {results[(size, key)].rss_mb:.0f} MB "
                   f"(largest process; target <= 100 MB at 10k, +15 MB at 50k)")
     print(json.dumps({f"{p}/{k}": round(f.seconds, 3) for (p, k), f in results.items()}))
 
