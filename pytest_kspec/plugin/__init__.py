@@ -6,7 +6,11 @@ the work they wire up lives in the engine packages, which never import pytest.
 
 from __future__ import annotations
 
-from pytest_kspec.plugin.hooks import (
+from pytest_kspec.plugin import engine_import
+
+engine_import.install()  # before anything imports the engine: see engine_import's docstring
+
+from pytest_kspec.plugin.hooks import (  # noqa: E402
     kspec_cluster,
     kspec_spec,
     kspec_violations,
@@ -22,7 +26,7 @@ from pytest_kspec.plugin.hooks import (
     pytest_sessionstart,
     pytest_unconfigure,
 )
-from pytest_kspec.sim.pytest_fixtures import kspec_sim
+from pytest_kspec.sim.pytest_fixtures import kspec_sim  # noqa: E402
 
 __all__ = [
     "kspec_cluster",

@@ -2,7 +2,8 @@
 
 pytest loads the plugin in every session; without ``--kspec-spec`` it must not import the
 engine, the HTTP stack, the simulator or the heavy libraries, and pytest's assertion
-rewriting (applied to every module of a plugin's distribution) must stay off the engine.
+rewriting (applied to every module of a plugin's distribution) must stay off the engine:
+the engine loads through Python's own finder (plugin/engine_import.py).
 """
 
 from __future__ import annotations
@@ -52,19 +53,26 @@ def test_engine_modules_are_kept_out_of_assertion_rewriting() -> None:
                           f"(see docs/performance.md): {unmarked}")
 
 
-def test_pytest_imports_the_engine_without_rewriting_its_asserts(tmp_path: Path) -> None:
+def test_pytest_imports_the_engine_without_its_rewriting_hook(tmp_path: Path) -> None:
     # Installed normally (found on sys.path), the package is marked for rewriting as the
-    # pytest11 entry point's distribution: pytest's hook loads every module of it. A module
-    # with assert statements that pytest rewrote carries pytest's "@py_builtins" global.
+    # pytest11 entry point's distribution. The engine must still load through Python's own
+    # finder (its pip-compiled bytecode, no parsing at every run), the plugin through
+    # pytest's hook. A module whose asserts pytest rewrote carries "@py_builtins".
     (tmp_path / "test_probe.py").write_text(
         "import pytest_kspec.detect.engine as engine\n"
+        "import pytest_kspec.cluster.client as client\n"
+        "import pytest_kspec.plugin.hooks as hooks\n"
         "def test_probe():\n"
-        "    print('PROBE', type(engine.__loader__).__name__, '@py_builtins' in vars(engine))\n",
+        "    for m in (engine, client, hooks):\n"
+        "        print('PROBE', m.__name__, type(m.__loader__).__name__)\n",
         encoding="utf-8")
     (tmp_path / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(PACKAGE.parent)}
     out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
                           "test_probe.py"], cwd=tmp_path, env=env, capture_output=True,
                          text=True, timeout=300)
-    probe = [line.split() for line in out.stdout.splitlines() if line.startswith("PROBE")]
-    assert probe == [["PROBE", "AssertionRewritingHook", "False"]], out.stdout + out.stderr
+    probe = [line.split()[1:] for line in out.stdout.splitlines() if line.startswith("PROBE")]
+    assert probe == [["pytest_kspec.detect.engine", "SourceFileLoader"],
+                     ["pytest_kspec.cluster.client", "SourceFileLoader"],
+                     ["pytest_kspec.plugin.hooks", "AssertionRewritingHook"]], (
+        out.stdout + out.stderr)
