@@ -70,7 +70,7 @@ class ContextConfig:
     cert_file: str | None = None
     cert_data: str | None = None
     key_file: str | None = None
-    key_data: str | None = None
+    key_data: str | None = field(default=None, repr=False)
     token: str = field(default="", repr=False)
     token_file: str | None = None
     username: str = ""
@@ -195,10 +195,9 @@ class Kubeconfig:
             token_file=_path(user.get("tokenFile"), user_path),
             username=str(user.get("username") or ""), password=str(user.get("password") or ""),
             impersonate=str(user.get("as") or ""), impersonate_uid=str(user.get("as-uid") or ""),
-            impersonate_groups=tuple(str(g) for g in user.get("as-groups") or ()),
-            impersonate_extra=tuple(
-                (str(k), tuple(str(v) for v in (vs or ())))
-                for k, vs in (extra.items() if isinstance(extra, dict) else ())),
+            impersonate_groups=_strings(user.get("as-groups")),
+            impersonate_extra=tuple((str(k), _strings(vs)) for k, vs in
+                                    (extra.items() if isinstance(extra, dict) else ())),
             delegated=delegated)
 
     def _names(self) -> str:
@@ -305,6 +304,15 @@ def _pem(value: Any, where: str, key: str, origin: Path) -> str | None:
     except (binascii.Error, UnicodeDecodeError, ValueError) as e:
         raise ClusterError(f"{origin}: cannot load cluster credentials: {where}: {key} is "
                            "not base64-encoded PEM") from e
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    """A list of strings (one string alone counts as a list of one)."""
+    if value is None:
+        return ()
+    if isinstance(value, (str, int, float, bool)):
+        return (str(value),)
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()
 
 
 def _bool(value: Any) -> bool:

@@ -347,3 +347,15 @@ def test_a_plain_kubeconfig_imports_no_official_client(sim: Simulator) -> None:
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_a_resolved_context_never_shows_its_secrets(home: Path) -> None:
+    path = _write(home / "kc", _config(
+        {"c": {"server": "https://127.0.0.1:6443", "insecure-skip-tls-verify": True}},
+        {"u": {"token": "s3cret-token", "client-certificate-data": _b64(CLIENT_TLS["certificate"]),
+               "client-key-data": _b64(CLIENT_TLS["key"]), "password": "pw-s3cret",
+               "username": "jane"}},
+        {"x": {"cluster": "c", "user": "u"}}, "x"))
+    shown = repr(load_context(str(path)))
+    assert "s3cret" not in shown and "PRIVATE KEY" not in shown
+    assert "jane" in shown
