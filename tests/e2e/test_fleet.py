@@ -378,3 +378,38 @@ def test_users_checks_run_once_per_cluster_they_read(
     suites = {s.get("name"): s for s in ET.parse(result.junit).getroot().iter("testsuite")}
     names_b = [c.get("name") for c in suites["pytest.b"].iter("testcase")]
     assert "test_web_runs[b]" in names_b and "test_web_runs[a]" not in names_b
+
+
+def test_a_forbidden_or_rejected_cluster_errors_its_own_items_only(
+        cluster: Cluster, tmp_path: Path) -> None:
+    good = Simulator(objects=cluster.objects, kyverno=True).start()
+    locked = Simulator(objects=cluster.objects, kyverno=True, rbac=True,
+                       users={"nobody-token": ("nobody", ())}).start()
+    try:
+        kube = kubeconfig(tmp_path / "kubeconfig", {"a": good, "b": locked})
+        config = yaml.safe_load(kube.read_text())
+        config["users"][1]["user"] = {"token": "nobody-token"}  # b: a user with no RBAC
+        kube.write_text(yaml.safe_dump(config))
+        result = fleet_run(cluster, kube, "--kspec-context", "a,b")
+        assert result.returncode == 1, result.stdout
+        assert set(statuses(cluster, "a").values()) == {"passed"}
+        b = statuses(cluster, "b")  # /version is open to every user: only it passes
+        assert b.pop("cluster-spec.yaml::b::configuration::kubernetes.version") == "passed"
+        assert set(b.values()) == {"error"}
+        report_b = json.loads((reports(cluster) / "clusters/b/drift-report.json").read_text())
+        messages = {e["message"] for e in report_b["kspec"]["errors"]}
+        assert all("403" in m and "\n" not in m for m in messages), messages
+        assert any("cannot list clusterpolicies.kyverno.io" in m for m in messages), messages
+        # a forbidden cluster answers: it is judged check by check, not "unreachable"
+        assert [c["status"] for c in fleet_report(cluster)["clusters"]] == ["clean", "error"]
+        locked.revoke_token("nobody-token")  # now its credentials are rejected (401)
+        result = fleet_run(cluster, kube, "--kspec-context", "a,b")
+        assert result.returncode == 1, result.stdout
+        assert set(statuses(cluster, "a").values()) == {"passed"}
+        fleet = fleet_report(cluster)
+        assert [c["status"] for c in fleet["clusters"]] == ["clean", "unreachable"]
+        assert "401" in fleet["clusters"][1]["error"]
+        assert "credentials rejected" in fleet["clusters"][1]["error"]
+    finally:
+        good.stop()
+        locked.stop()
