@@ -259,6 +259,11 @@ def test_collect_only_names_each_cluster_without_a_kubeconfig(cluster: Cluster) 
     assert f"cluster-spec.yaml::a::{DRIFTED}" in result.stdout
     assert f"cluster-spec.yaml::b::{DRIFTED}" in result.stdout
     assert "cluster-spec.yaml::policy::" not in result.stdout
+    # the embedded simulator is one cluster
+    sim = run_pytest(cluster.spec_path.parent, "--kspec-spec", str(cluster.spec_path),
+                     "--kspec-sim", str(cluster.spec_path), "--kspec-context", "a,b")
+    assert sim.returncode == 4
+    assert "--kspec-sim runs one embedded cluster: drop --kspec-context a,b" in sim.stdout
 
 
 def kspec_detect(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
@@ -289,6 +294,9 @@ def test_kspec_drift_detect_takes_the_same_cluster_selection(
     proc = kspec_detect(cluster, "--kubeconfig", str(kube), "--context", "a,zz")
     assert proc.returncode == 2
     assert f"--context: no context 'zz' in {kube} (it has: a, b)" in proc.stderr
+    proc = kspec_detect(cluster, "--kubeconfig", str(kube), "--context", "a,b", "--watch")
+    assert proc.returncode == 2
+    assert "--watch follows one cluster: run one watch per cluster" in proc.stderr
 
 
 def test_remediation_budgets_and_audit_chains_are_per_cluster(
