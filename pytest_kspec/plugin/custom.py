@@ -133,7 +133,7 @@ def remediate(item: pytest.Item) -> None:
     run = run_of(item)
     if not run.remediates(outcome):
         return
-    # Recorded on the controller, from the teardown report (see hooks._Reporter).
+    # Recorded on the controller, from the teardown report (see plugin.reporter.Reporter).
     item.stash[CUSTOM_ATTEMPTS_KEY] = run.remediate(outcome, record=False,
                                                     node_id=check.node_id)
     item.user_properties.extend(remediation_properties(outcome.events))

@@ -8,9 +8,6 @@ else, and a kspec run imports what it uses (the simulator only with ``--kspec-si
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
-import time
 from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,12 +21,15 @@ from pytest_kspec.plugin.keys import (
     ATTEMPTS_KEY,
     OUTCOME_KEY,
     RUN_KEY,
+    WORKER_BUDGET,
+    WORKER_KUBECONFIG,
+    WORKER_UNUSABLE,
     get_fleet,
     get_run,
     run_of,
     runs_of,
 )
-from pytest_kspec.plugin.settings import WORKER_BASE, Settings, add_options
+from pytest_kspec.plugin.settings import Settings, add_options
 
 if TYPE_CHECKING:
     from pytest_kspec.cluster import ClusterRef, Snapshot
@@ -40,9 +40,6 @@ log = logging.getLogger("pytest_kspec")
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 # The drift types (pytest_kspec.detect.TYPES), here so declaring markers imports no engine.
 TYPES = ("policy", "compliance", "configuration", "resource")
-_WORKER_KUBECONFIG = "kspec_kubeconfig"
-_WORKER_BUDGET = "kspec_deletion_budgets"
-_WORKER_UNUSABLE = "kspec_unusable_clusters"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -99,10 +96,14 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.htmlpath = str(settings.reports / "report.html")
         config.option.self_contained_html = True
     if not hasattr(config, "workerinput"):
-        config.pluginmanager.register(_Reporter(config, settings.metrics_file),
+        from pytest_kspec.plugin.reporter import Reporter
+
+        config.pluginmanager.register(Reporter(config, settings.metrics_file),
                                       "kspec-reporter")
         if config.pluginmanager.hasplugin("xdist"):
-            config.pluginmanager.register(_XdistHooks(), "kspec-xdist")
+            from pytest_kspec.plugin.xdist_hooks import XdistHooks
+
+            config.pluginmanager.register(XdistHooks(), "kspec-xdist")
 
 
 def _clusters(config: pytest.Config, settings: Settings,
@@ -131,40 +132,6 @@ def _collect_spec(config: pytest.Config, spec: Path) -> None:
         config.args.append(target)
 
 
-class _XdistHooks:
-    """Hand the controller's cluster (the simulator it started), each cluster's deletion
-    budget and the clusters found unusable to every worker; keep each cluster of a fleet run
-    on one worker."""
-
-    @pytest.hookimpl
-    def pytest_configure_node(self, node: Any) -> None:
-        from pytest_kspec.remediate import DeletionBudget
-
-        fleet = get_fleet(node.config)
-        node.workerinput[WORKER_BASE] = str(node.config.invocation_params.dir)
-        if not fleet.multi and fleet.first.access.kubeconfig:
-            node.workerinput[_WORKER_KUBECONFIG] = fleet.first.access.kubeconfig
-        budgets = {}
-        for name, run in fleet.runs.items():
-            if run.remediation.active:
-                if run.budget.path is None:  # one deletion cap for all workers of the run
-                    fd, path = tempfile.mkstemp(prefix="kspec-deletions-")
-                    os.close(fd)
-                    run.budget = DeletionBudget(run.remediation.max_deletions, Path(path))
-                budgets[name] = str(run.budget.path)
-        if budgets:
-            node.workerinput[_WORKER_BUDGET] = budgets
-        node.workerinput[_WORKER_UNUSABLE] = fleet.unusable()
-
-    @pytest.hookimpl
-    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
-        """A fleet run under ``-n``: each cluster's items go to one worker, so each
-        cluster's kinds are listed once (see :mod:`pytest_kspec.plugin.scheduling`)."""
-        from pytest_kspec.plugin.scheduling import make_scheduler
-
-        return make_scheduler(config, log, get_fleet(config))
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
@@ -175,12 +142,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if workerinput is not None:
         from pytest_kspec.remediate import DeletionBudget
 
-        if _WORKER_KUBECONFIG in workerinput:
-            fleet.first.access.use_kubeconfig(workerinput[_WORKER_KUBECONFIG])
-        for name, path in (workerinput.get(_WORKER_BUDGET) or {}).items():
+        if WORKER_KUBECONFIG in workerinput:
+            fleet.first.access.use_kubeconfig(workerinput[WORKER_KUBECONFIG])
+        for name, path in (workerinput.get(WORKER_BUDGET) or {}).items():
             run = fleet.run(name)
             run.budget = DeletionBudget(run.remediation.max_deletions, Path(path))
-        fleet.mark_unusable(workerinput.get(_WORKER_UNUSABLE) or {})
+        fleet.mark_unusable(workerinput.get(WORKER_UNUSABLE) or {})
         return
     if config.option.collectonly:
         return
@@ -303,103 +270,6 @@ def pytest_runtest_makereport(
         report.kspec_attempts = attempts  # type: ignore[attr-defined]
         report.kspec_cluster = run_of(item).cluster_name  # type: ignore[attr-defined]
     return report
-
-
-class _Reporter:
-    """Controller-side: gathers every item's record (from workers too) and writes the report."""
-
-    def __init__(self, config: pytest.Config, metrics_file: Path | None = None) -> None:
-        self.config = config
-        self.path: Path | None = None
-        self.metrics_file = metrics_file
-        self.metrics_line: str | None = None
-        self.started = time.monotonic()
-
-    def pytest_sessionstart(self, session: pytest.Session) -> None:
-        self.started = time.monotonic()
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        from pytest_kspec.report import ItemRecord
-
-        fleet = get_fleet(self.config)
-        for data in getattr(report, "kspec_records", None) or ():
-            fleet.run(str(data.get("cluster", ""))).report.add(ItemRecord.from_json(data))
-        for attempt in getattr(report, "kspec_attempts", None) or ():
-            fleet.run(str(getattr(report, "kspec_cluster", ""))).take_attempt(attempt)
-
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if not self.config.option.collectonly:
-            self.path = get_fleet(self.config).finish()
-            if self.path is not None and self.metrics_file is not None:
-                self.metrics_line = self._write_metrics(self.metrics_file)
-
-    def _write_metrics(self, target: Path) -> str:
-        """``--kspec-metrics-file``: the whole session's metrics (every worker's items), once,
-        here on the controller; a failure is a summary line, never a failed session."""
-        from pytest_kspec.metrics import Metrics
-
-        fleet = get_fleet(self.config)
-        metrics = Metrics(clusters=fleet.multi)  # several clusters: a cluster label
-        for run in fleet.ran():
-            metrics.record_run(run, time.monotonic() - self.started)
-        try:
-            metrics.write_textfile(target)
-        except OSError as e:
-            return f"kspec: metrics not written to {target}: {e.strerror or e}"
-        return f"kspec: metrics written to {target}"
-
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.path is None:
-            return
-        terminalreporter.write_sep("-", "kspec")
-        lines = get_fleet(self.config).summary()
-        if self.metrics_line is not None:
-            lines.append(self.metrics_line)
-        for line in lines:
-            terminalreporter.write_line(line, yellow=_warning(line))
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_html_results_summary(self, prefix: list[str], summary: list[str],
-                                    postfix: list[str], session: pytest.Session) -> None:
-        """The trend (direction, rule, inline SVG chart of pass %), the waivers and the
-        remediation plan written this run atop the HTML report."""
-        from pytest_kspec.report import plan_html, summary_html, waivers_html
-
-        fleet = get_fleet(self.config)
-        if fleet.multi:
-            from pytest_kspec.report import fleet_matrix_html
-
-            prefix.append(fleet_matrix_html(fleet.to_json(),
-                                            {n: r.report for n, r in fleet.runs.items()}))
-            return
-        report = fleet.first.report
-        for block in (summary_html(report.trend), waivers_html(report.waivers),
-                      plan_html(report.plan)):
-            if block:
-                prefix.append(block)
-
-    def pytest_unconfigure(self, config: pytest.Config) -> None:
-        """Every report file is written by now: a fleet run splits the JUnit file into one
-        testsuite per cluster; keep copies under <reports>/runs/<run-id>/."""
-        fleet = get_fleet(config)
-        xml = Path(config.option.xmlpath or "")
-        if self.path is not None and fleet.multi and xml.name and xml.is_file():
-            from pytest_kspec.report import split_junit_by_cluster
-
-            split_junit_by_cluster(xml, {n: r.report for n, r in fleet.runs.items()})
-        if self.path is not None and not fleet.multi:
-            run = fleet.first
-            files = [self.path, xml, Path(getattr(config.option, "htmlpath", None) or "")]
-            run.history.archive(run.reports, [f for f in files if f.name])
-        elif self.path is not None:
-            fleet.archive([xml, Path(getattr(config.option, "htmlpath", None) or "")])
-        for run in fleet:
-            run.history.close()
-
-
-def _warning(line: str) -> bool:
-    text = line.split(": ", 1)[1] if ": " in line else line
-    return text.startswith(("history not", "waiver ", "metrics not")) or "cannot be used" in text
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -115,7 +115,7 @@ class KspecItem(pytest.Item):
         run = run_of(self)
         if outcome is None or not run.remediates(outcome):
             return
-        # Recorded on the controller, from the teardown report (see plugin._Reporter).
+        # Recorded on the controller, from the teardown report (see plugin.reporter.Reporter).
         self.stash[ATTEMPTS_KEY] = run.remediate(outcome, record=False)
         self.user_properties.extend(remediation_properties(outcome.events))
         text = remediation_text(outcome.events)

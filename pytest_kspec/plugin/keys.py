@@ -21,6 +21,13 @@ ATTEMPTS_KEY: pytest.StashKey[list[dict[str, Any]]] = pytest.StashKey()
 CLUSTER_KEY = pytest.StashKey[str]()
 """On an item of a fleet run (several clusters): the name of the cluster it checks."""
 
+WORKER_KUBECONFIG = "kspec_kubeconfig"
+"""workerinput: the kubeconfig of the controller's embedded simulator."""
+WORKER_BUDGET = "kspec_deletion_budgets"
+"""workerinput: cluster name -> the file that shares its deletion budget across workers."""
+WORKER_UNUSABLE = "kspec_unusable_clusters"
+"""workerinput: cluster name -> why it cannot be used (found by the controller)."""
+
 RUN_KEY = FLEET_KEY
 """``RUN_KEY in config.stash``: whether this session is a kspec session."""
 
