@@ -163,7 +163,8 @@ def proxy_for(server: str, proxy_url: str = "",
     parts = urlsplit(server)
     proxy = env.get(f"{parts.scheme}_proxy") or env.get("all_proxy")
     host = (parts.hostname or "").lower()
-    if not proxy or _loopback(host) or _bypassed(host, parts.port, env.get("no_proxy", "")):
+    port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
+    if not proxy or _loopback(host) or _bypassed(host, port, env.get("no_proxy", "")):
         return None
     return proxy
 

@@ -19,9 +19,10 @@ import pytest
 import yaml
 
 from pytest_kspec.cluster import Cluster, RetryPolicy, list_contexts, load_context
+from pytest_kspec.cluster.transport import proxy_for
 from pytest_kspec.errors import ApiError, ClusterError
 from pytest_kspec.sim import Simulator
-from tests.cluster.tls_server import CLIENT_TLS, SERVER_TLS, tls_server
+from tests.cluster.tls_server import CLIENT_TLS, SERVER_TLS, connect_proxy, tls_server
 
 pytestmark = pytest.mark.kubectl
 KUBECTL = shutil.which("kubectl")
@@ -359,3 +360,41 @@ def test_a_resolved_context_never_shows_its_secrets(home: Path) -> None:
     shown = repr(load_context(str(path)))
     assert "s3cret" not in shown and "PRIVATE KEY" not in shown
     assert "jane" in shown
+
+
+def test_proxy_url_tunnels_like_kubectl(sim: Simulator, home: Path) -> None:
+    with connect_proxy() as proxy:
+        path = str(_write(home / "kc", _config(
+            {"c": {"server": sim.url, "certificate-authority": sim.ca_path,
+                   "proxy-url": f"http://kspec:pw@127.0.0.1:{proxy.server_address[1]}"}},
+            {"u": {"token": "tok-bob"}}, {"x": {"cluster": "c", "user": "u"}}, "x")))
+        assert _kubectl_user(sim, path, None) == {"bob"}
+        through_kubectl = list(proxy.targets)
+        assert _our_user(sim, path, None) == {"bob"}
+        ours = proxy.targets[len(through_kubectl):]
+    target = f"127.0.0.1:{sim.port}"
+    assert through_kubectl and set(through_kubectl) == set(ours) == {target}
+    basic = "Basic " + base64.b64encode(b"kspec:pw").decode()
+    assert set(proxy.auth) == {basic}
+
+
+@pytest.mark.parametrize(("server", "env", "expected"), [
+    ("https://api.example.com:6443", {"HTTPS_PROXY": "http://p:3128"}, "http://p:3128"),
+    ("https://api.example.com:6443", {"https_proxy": "http://p:3128",
+                                      "NO_PROXY": ".example.com"}, None),
+    ("https://api.example.com:6443", {"HTTPS_PROXY": "http://p:3128",
+                                      "NO_PROXY": "example.com"}, None),
+    ("https://api.example.com:6443", {"HTTPS_PROXY": "http://p:3128",
+                                      "NO_PROXY": "api.example.com:443"}, "http://p:3128"),
+    ("https://10.1.2.3:6443", {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "10.0.0.0/8"}, None),
+    ("https://10.1.2.3:6443", {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "*"}, None),
+    ("https://127.0.0.1:6443", {"HTTPS_PROXY": "http://p:3128"}, None),  # loopback: never
+    ("https://localhost:6443", {"ALL_PROXY": "http://p:3128"}, None),
+    ("http://api.example.com", {"HTTPS_PROXY": "http://p:3128"}, None),  # scheme's own
+    ("https://api.example.com", {"ALL_PROXY": "socks5://p:1080"}, "socks5://p:1080"),
+    ("https://api.example.com", {"ALL_PROXY": "http://p:3128",
+                                 "NO_PROXY": "api.example.com:443"}, None),  # default port
+], ids=lambda v: str(v))
+def test_environment_proxies_as_client_go_reads_them(
+        server: str, env: dict[str, str], expected: str | None) -> None:
+    assert proxy_for(server, "", env) == expected

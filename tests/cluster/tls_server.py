@@ -1,10 +1,13 @@
 """A loopback HTTPS server that asks for client certificates and records who called: the
 certificate's subject, the Authorization and Impersonate-* headers. kubectl and our client
-are pointed at it with the same kubeconfig and must present the same identity."""
+are pointed at it with the same kubeconfig and must present the same identity. And a
+loopback CONNECT proxy, for a kubeconfig's ``proxy-url``."""
 
 from __future__ import annotations
 
 import json
+import select
+import socket
 import ssl
 import tempfile
 import threading
@@ -82,3 +85,59 @@ def tls_server(*, require_client_cert: bool = True) -> Iterator[_Server]:
             server.shutdown()
             server.server_close()
             thread.join(5)
+
+
+class _Tunnel(BaseHTTPRequestHandler):
+    """``CONNECT host:port``: answer 200 and pipe bytes both ways (an HTTPS proxy)."""
+
+    server: _ProxyServer
+
+    def do_CONNECT(self) -> None:
+        host, _, port = self.path.rpartition(":")
+        self.server.targets.append(self.path)
+        self.server.auth.append(self.headers.get("Proxy-Authorization", ""))
+        try:
+            upstream = socket.create_connection((host, int(port)), timeout=10)
+        except OSError:
+            self.send_error(502)
+            return
+        self.send_response(200, "Connection established")
+        self.end_headers()
+        sockets = [self.connection, upstream]
+        try:
+            while True:
+                readable, _, _ = select.select(sockets, [], [], 10)
+                if not readable:
+                    return
+                for sock in readable:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    (upstream if sock is self.connection else self.connection).sendall(data)
+        finally:
+            upstream.close()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class _ProxyServer(ThreadingHTTPServer):
+    daemon_threads = True
+    targets: list[str]
+    auth: list[str]
+
+
+@contextmanager
+def connect_proxy() -> Iterator[_ProxyServer]:
+    """An HTTP proxy on 127.0.0.1 that tunnels CONNECT requests and records their targets."""
+    server = _ProxyServer(("127.0.0.1", 0), _Tunnel)
+    server.targets, server.auth = [], []
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
