@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import itertools
 import json
 import os
@@ -320,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         start, cpu = time.perf_counter(), time.process_time()
         sim = Simulator(load_objects(state), kyverno=True)
         load_wall, load_cpu = time.perf_counter() - start, time.process_time() - cpu
+        gc.freeze()  # as `kspec sim serve` does once it has loaded its state
         sim.start()
         try:
             paths = list_paths(sim, kinds_read(args.spec))
@@ -353,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {pods:,} pods: state file {state.stat().st_size / 2**20:.1f} MB, "
               f"sim load {load_wall:.2f} s ({load_cpu:.2f} s CPU)", flush=True)
         del sim
+        gc.unfreeze()  # the stopped simulator may be collected again
     print()
     print("| pods | run | wall | CPU | vs bare (wall) | peak RSS (largest process) "
           "| peak RSS (tree) | requests | LISTs |")
