@@ -133,8 +133,8 @@ class Fleet:
     def label(self, name: str) -> str:
         """``cluster prod-eu (context gke_prod_eu)``: how messages name a cluster."""
         ref = next(r for r in self.refs if r.name == name)
-        context = ref.context or "current context"
-        return f"cluster {name}" + (f" (context {context})" if context != name else "")
+        shown = ref.context is not None and ref.context != name
+        return f"cluster {name}" + (f" (context {ref.context})" if shown else "")
 
     def unusable(self) -> dict[str, str]:
         """Cluster name → why it cannot be used, for the clusters found so."""

@@ -207,14 +207,22 @@ def test_driftconfig_clusters_name_contexts_and_kubeconfigs(
     config.write_text(yaml.safe_dump({
         "apiVersion": "kspec.dev/v1", "kind": "DriftConfig", "metadata": {"name": "fleet"},
         "spec": {"clusters": [{"name": "prod-eu", "context": "a"},
-                              {"name": "prod-us", "kubeconfig": sims["b"].kubeconfig_path}]}}))
+                              {"name": "prod-us", "kubeconfig": sims["b"].kubeconfig_path},
+                              {"name": "prod-ap", "kubeconfig": "secrets/ap.kubeconfig"}]}}))
     result = fleet_run(cluster, kube, "--kspec-config", str(config))
     assert result.returncode == 1, result.stdout
     assert set(statuses(cluster, "prod-eu").values()) == {"passed"}
     assert statuses(cluster, "prod-us")[f"cluster-spec.yaml::prod-us::{DRIFTED}"] == "failed"
+    # a cluster whose kubeconfig is missing errors its own items (relative to the start dir)
+    assert set(statuses(cluster, "prod-ap").values()) == {"error"}
     fleet = fleet_report(cluster)
-    assert [(c["name"], c["context"]) for c in fleet["clusters"]] == [
-        ("prod-eu", "a"), ("prod-us", "kspec-sim")]
+    assert [(c["name"], c["context"], c["status"]) for c in fleet["clusters"]] == [
+        ("prod-eu", "a", "clean"), ("prod-us", "kspec-sim", "drift"),
+        ("prod-ap", "", "unreachable")]
+    missing = cluster.spec_path.parent / "secrets" / "ap.kubeconfig"
+    assert fleet["clusters"][2]["error"].startswith(
+        f"cluster prod-ap cannot be used: {missing}: kubeconfig "
+        "not found"), fleet["clusters"][2]["error"]
 
 
 def test_history_keeps_each_cluster_apart_and_the_fleet_view_shows_them(
