@@ -69,21 +69,24 @@ class Reporter:
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str],
                                     postfix: list[str], session: pytest.Session) -> None:
         """The trend (direction, rule, inline SVG chart of pass %), the waivers and the
-        remediation plan written this run atop the HTML report."""
+        remediation plan written this run atop the HTML report. A fleet run: the cluster by
+        check matrix first, then the waivers (one DriftConfig for all) and each cluster's
+        remediation plan."""
         from pytest_kspec.report import plan_html, summary_html, waivers_html
 
         fleet = get_fleet(self.config)
-        if fleet.multi:
+        report = fleet.first.report
+        if not fleet.multi:
+            blocks = [summary_html(report.trend), waivers_html(report.waivers),
+                      plan_html(report.plan)]
+        else:
             from pytest_kspec.report import fleet_matrix_html
 
-            prefix.append(fleet_matrix_html(fleet.to_json(),
-                                            {n: r.report for n, r in fleet.runs.items()}))
-            return
-        report = fleet.first.report
-        for block in (summary_html(report.trend), waivers_html(report.waivers),
-                      plan_html(report.plan)):
-            if block:
-                prefix.append(block)
+            blocks = [fleet_matrix_html(fleet.to_json(),
+                                        {n: r.report for n, r in fleet.runs.items()}),
+                      waivers_html(report.waivers),
+                      *(plan_html(r.report.plan) for r in fleet.ran())]
+        prefix.extend(block for block in blocks if block)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         """Every report file is written by now: a fleet run splits the JUnit file into one

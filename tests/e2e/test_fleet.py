@@ -429,3 +429,23 @@ def test_a_forbidden_or_rejected_cluster_errors_its_own_items_only(
     finally:
         good.stop()
         locked.stop()
+
+
+def test_a_plan_per_cluster_for_approval(
+        cluster: Cluster, sims: dict[str, Simulator], tmp_path: Path) -> None:
+    kube = kubeconfig(tmp_path / "kubeconfig", sims)
+    result = fleet_run(cluster, kube, "--kspec-context", "a,b", "--kspec-dry-run",
+                       "--kspec-plan", "plan.json")
+    assert result.returncode == 1, result.stdout
+    base = cluster.spec_path.parent
+    plan_a = json.loads((base / "plan.a.json").read_text())
+    plan_b = json.loads((base / "plan.b.json").read_text())
+    assert not (base / "plan.json").exists()
+    assert plan_a["writes"] == []  # a has nothing to fix
+    assert [w["resource"] for w in plan_b["writes"]] == [
+        "ClusterPolicy/require-run-as-non-root"]
+    assert plan_b["cluster"]["server"] == sims["b"].url  # bound to its own cluster
+    assert f"kspec [b]: remediation plan written to {base / 'plan.b.json'}" in result.stdout
+    assert sims["b"].get("kyverno.io/v1", "ClusterPolicy", "require-run-as-non-root") is None
+    html = (reports(cluster) / "report.html").read_text()
+    assert html.count('<div class="kspec-plan">') == 2
