@@ -209,9 +209,14 @@ class WatchLoop:
             self._cycle(self.plan.targets, reason="full resync")
             self._start_watchers()
             return
-        # each connected watcher re-lists on its own now (its stream ended on time)
-        self._await_relists({k for k, w in self.watchers.items() if w.outage_since is None},
-                            since=due - SLACK)
+        if self._outage or any(w.outage_since is not None for w in self.watchers.values()):
+            # judging now would read what the API server said before it went away (and fail
+            # on /version): the re-lists after the reconnect judge what they change
+            self._print("kspec: watch: full resync postponed: the API server is unreachable",
+                        quiet_ok=True)
+            return
+        # each watcher re-lists on its own now (its stream ended on time)
+        self._await_relists(set(self.watchers), since=due - SLACK)
         self._print("kspec: watch: full resync", quiet_ok=True)
         with contextlib.suppress(KspecError):
             self.access.snapshot().forget_version()

@@ -165,6 +165,24 @@ def test_the_full_resync_runs_on_time_on_a_quiet_cluster(
     assert w.terminate() == 0
 
 
+def test_a_resync_during_an_outage_waits_for_the_api_server(
+        watcher: list[WatchProcess], cluster: Cluster, sim: Simulator) -> None:
+    w = start(watcher, cluster, sim, "--interval", "2s")
+    mark = w.mark()
+    sim.stop()
+    w.wait_for(r"full resync postponed: the API server is unreachable", after=mark, timeout=30)
+    sim.start()
+    w.wait_for(r"API server unreachable for [\d.]+s; while disconnected: no object changed; "
+               r"drift appeared: none; drift resolved: none", after=mark)
+    at = next(i for i, x in enumerate(w.lines) if "API server unreachable" in x)
+    w.wait_for(r"drift report written", after=at)
+    later = w.lines[mark:]
+    assert not [x for x in later if x.startswith(("ERROR", "FAILED"))], later
+    assert runs(cluster) == 2  # the first detection, then the outage's notice: no run of
+    # errors while the API server was away
+    assert w.terminate() == 0
+
+
 def _webhook_config(cluster: Cluster, receiver: HttpReceiver) -> Path:
     config = cluster.spec_path.parent / "drift.yaml"
     config.write_text(yaml.safe_dump({
