@@ -136,3 +136,39 @@ def test_state_objects_replace_what_the_simulator_preloads() -> None:
         assert sim.list("kyverno.io/v1", "ClusterPolicy") == []
     with pytest.raises(SimulatorError, match="already exists"):
         Simulator(objects=[crds[0], crds[0]])
+
+
+def test_serve_loads_every_state_file_together(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """A custom resource in the first --state file, its CRD in the second: the CRD is
+    served first, whichever file holds it, as when the files are one folder."""
+    widgets = tmp_path / "widgets.yaml"
+    widgets.write_text("apiVersion: example.com/v1\nkind: Widget\n"
+                       "metadata: {name: w1, namespace: shop}\nspec: {size: 3}\n")
+    crd = tmp_path / "crd.yaml"
+    crd.write_text(yaml.safe_dump({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+                 "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+                 "versions": [{"name": "v1", "served": True, "storage": True, "schema": {
+                     "openAPIV3Schema": {"type": "object",
+                                         "x-kubernetes-preserve-unknown-fields": True}}}]}}))
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--state", str(widgets), "--state", str(crd), "--no-kyverno",
+                              "--kubeconfig-out", str(tmp_path / "kc")])
+    ready, stop = threading.Event(), threading.Event()
+    codes: list[int] = []
+    t = threading.Thread(target=lambda: codes.append(run(args, ready=ready, stop=stop)))
+    t.start()
+    try:
+        assert ready.wait(10), capsys.readouterr().err
+        api = client.CustomObjectsApi(config.new_client_from_config(str(tmp_path / "kc")))
+        widget = api.get_namespaced_custom_object("example.com", "v1", "shop", "widgets", "w1")
+        assert widget["spec"] == {"size": 3}
+        assert widget["metadata"]["managedFields"][0]["manager"] == "kspec-sim"
+    finally:
+        stop.set()
+        t.join(10)
+    assert codes == [0]

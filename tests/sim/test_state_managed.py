@@ -6,6 +6,7 @@ import copy
 import json
 import shutil
 import subprocess
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -177,3 +178,30 @@ def test_kubectl_shows_them_and_server_side_apply_conflicts_with_them(kubectl: K
                                   "--show-managed-fields").stdout)
     assert {"kspec-sim", "kubectl-label"} <= {
         m["manager"] for m in labelled["metadata"]["managedFields"]}
+
+
+def test_concurrent_first_reads_agree(tmp_path: Path) -> None:
+    """Server threads completing the same loaded objects at once serve the same JSON."""
+    pods = [dict(copy.deepcopy(POD), metadata={"name": f"web-{i}", "namespace": "shop",
+                                                "labels": {"app": "web"}})
+            for i in range(200)]
+    path = tmp_path / "pods.yaml"
+    path.write_text(yaml.safe_dump_all(pods))
+    with Simulator(load_objects(path)) as sim:
+        bodies: list[bytes] = []
+        lock = threading.Lock()
+
+        def read() -> None:
+            body = raw(sim, "GET", "/api/v1/namespaces/shop/pods").content
+            with lock:
+                bodies.append(body)
+
+        threads = [threading.Thread(target=read) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    assert len(bodies) == 4 and len(set(bodies)) == 1
+    items = json.loads(bodies[0])["items"]
+    assert len(items) == 200
+    assert all(i["metadata"]["managedFields"][0]["manager"] == "kspec-sim" for i in items)
