@@ -13,12 +13,12 @@ from typing import Any, Protocol
 import yaml
 
 from pytest_kspec.sim import auth, status
-from pytest_kspec.sim.listing import Lister, served_raw
+from pytest_kspec.sim.listing import Lister, served_obj, served_raw
 from pytest_kspec.sim.resources import ResourceType
 from pytest_kspec.sim.routing import Target
 from pytest_kspec.sim.selectors import combine, field_matcher, label_matcher
 from pytest_kspec.sim.status import StatusError
-from pytest_kspec.sim.store import Entry, Store, dumps
+from pytest_kspec.sim.store import Entry, Store, dumps, gc_paused
 from pytest_kspec.sim.writes import Writer, now
 
 # Registries that answer DELETE with the deleted object rather than a Status.
@@ -128,10 +128,11 @@ class Verbs:
             return self.scale(t, req)
         if t.verb == "get":
             entry = self.writer.get_entry(rt, t.namespace, str(t.name))
-            return self._maybe_table(t, req, served_raw(rt, entry), single=True)
+            return self._serve(t, req, None, [entry])
         if t.verb == "list":
-            return self._maybe_table(t, req, self.lister.page(
-                rt, t.namespace, self._matcher(t, req), req.query), single=False)
+            meta, entries = self.lister.page_entries(rt, t.namespace, self._matcher(t, req),
+                                                     req.query)
+            return self._serve(t, req, meta, entries)
         if t.verb == "create":
             return self.create(t, req)
         if t.verb == "update":
@@ -144,23 +145,29 @@ class Verbs:
             return self.delete_collection(t, req)
         raise status.method_not_allowed(t.verb, rt.plural)
 
-    def _maybe_table(self, t: Target, req: Request, body: bytes, *, single: bool) -> Response:
-        """``body`` as a meta.k8s.io Table when the client asks for one (``kubectl get``) and
-        the kind has printer columns (see sim/tables.py), else as it is."""
+    def _serve(self, t: Target, req: Request, meta: dict[str, Any] | None,
+               entries: list[Entry]) -> Response:
+        """One object (``meta`` None) or a LIST page, as JSON, or as a meta.k8s.io Table when
+        the client asks for one (``kubectl get``) and the kind has printer columns (see
+        sim/tables.py). The Table is made from the stored objects, not from their JSON
+        parsed back (that cost a 10,000-pod ``kubectl get`` most of its time)."""
         from pytest_kspec.sim import tables
 
+        rt = t.rt
         api = tables.table_version(req.headers.get("accept", ""))
-        if api is None:
-            return Response(200, body)
-        data = json.loads(body)
-        objs = [data] if single else list(data.get("items") or [])
-        crd = self.store.get(("apiextensions.k8s.io", "customresourcedefinitions"), "",
-                             f"{t.rt.plural}.{t.rt.group}") if t.rt.custom else None
-        table = tables.to_table(objs, {} if single else data.get("metadata") or {},
-                                t.rt.group, t.rt.plural, t.rt.version, table_api=api,
-                                include=req.query.get("includeObject", "Metadata"),
-                                crd=crd.obj if crd is not None else None)
-        return Response(200, body) if table is None else json_response(200, table)
+        if api is not None:
+            crd = self.store.get(("apiextensions.k8s.io", "customresourcedefinitions"), "",
+                                 f"{rt.plural}.{rt.group}") if rt.custom else None
+            with gc_paused():
+                table = tables.to_table([served_obj(rt, e) for e in entries], meta or {},
+                                        rt.group, rt.plural, rt.version, table_api=api,
+                                        include=req.query.get("includeObject", "Metadata"),
+                                        crd=crd.obj if crd is not None else None)
+            if table is not None:
+                return json_response(200, table)
+        if meta is None:
+            return Response(200, served_raw(rt, entries[0]))
+        return Response(200, self.lister.encode(rt, meta, entries))
 
     def _matcher(self, t: Target, req: Request) -> Any:
         fields = req.query.get("fieldSelector")

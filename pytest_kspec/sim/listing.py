@@ -31,6 +31,14 @@ def served_raw(rt: ResourceType, entry: Entry) -> bytes:
     return dumps(dict(entry.obj, apiVersion=rt.api_version))
 
 
+def served_obj(rt: ResourceType, entry: Entry) -> dict[str, Any]:
+    """The entry's object as served at ``rt``'s version, to read only (never changed)."""
+    obj = entry.obj
+    if obj.get("apiVersion") == rt.api_version:
+        return obj
+    return dict(obj, apiVersion=rt.api_version)
+
+
 class Lister:
     """Serves LIST pages; a continue token names a cached snapshot and a position in it."""
 
@@ -51,6 +59,20 @@ class Lister:
 
     def page(self, rt: ResourceType, namespace: str | None, matcher: Matcher | None,
              query: dict[str, str]) -> bytes:
+        """One LIST page as JSON."""
+        return self.encode(rt, *self.page_entries(rt, namespace, matcher, query))
+
+    @staticmethod
+    def encode(rt: ResourceType, meta: dict[str, Any], entries: list[Entry]) -> bytes:
+        """A page's JSON, from its list metadata and entries (each entry's cached JSON)."""
+        with gc_paused():  # a cold page makes thousands of dicts (JSON, managedFields)
+            items = b",".join(served_raw(rt, e) for e in entries)
+        head = dumps({"kind": rt.list_kind, "apiVersion": rt.api_version, "metadata": meta})
+        return head[:-1] + b',"items":[' + items + b"]}"
+
+    def page_entries(self, rt: ResourceType, namespace: str | None, matcher: Matcher | None,
+                     query: dict[str, str]) -> tuple[dict[str, Any], list[Entry]]:
+        """One LIST page: its list metadata (resourceVersion, continue) and its entries."""
         limit = _int_param(query, "limit")
         token = query.get("continue") or ""
         if token:
@@ -80,10 +102,7 @@ class Lister:
             meta["continue"] = _encode(snap_id, end, rv)
             if matcher is None:
                 meta["remainingItemCount"] = len(entries) - end
-        with gc_paused():  # a cold page makes thousands of dicts (JSON, managedFields)
-            items = b",".join(served_raw(rt, e) for e in entries[start:end])
-        head = dumps({"kind": rt.list_kind, "apiVersion": rt.api_version, "metadata": meta})
-        return head[:-1] + b',"items":[' + items + b"]}"
+        return meta, entries[start:end]
 
 
 def _int_param(query: dict[str, str], name: str) -> int:

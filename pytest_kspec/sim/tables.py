@@ -10,6 +10,7 @@ PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
@@ -55,13 +56,18 @@ def human_duration(seconds: float) -> str:
     return f"{y}y"
 
 
+@functools.lru_cache(maxsize=1024)  # objects made together share a timestamp
+def _epoch(created: str) -> float | None:
+    try:
+        return time.mktime(time.strptime(created, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+    except ValueError:
+        return None
+
+
 def _age(obj: Mapping[str, Any]) -> str:
     created = (obj.get("metadata") or {}).get("creationTimestamp")
-    if not created:
-        return "<unknown>"
-    try:
-        then = time.mktime(time.strptime(str(created), "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
-    except ValueError:
+    then = _epoch(str(created)) if created else None
+    if then is None:
         return "<unknown>"
     return human_duration(time.time() - then)
 
