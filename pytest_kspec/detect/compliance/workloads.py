@@ -153,6 +153,16 @@ class Accessor:
         self._simple = tuple(parts)
 
     def __call__(self, obj: Any) -> Any:
+        steps = self._steps
+        if len(steps) == 2 and type(obj) is dict and steps[0][0][0] not in obj:
+            # the common two-segment key (securityContext.privileged), no dotted key here
+            sub = obj.get(self._simple[0], _MISSING)
+            if type(sub) is dict:
+                value = sub.get(self._simple[1])
+                return _MISSING if value is None else value
+            if sub is _MISSING:
+                return _MISSING
+            return self._at(sub, 1)
         return self._at(obj, 0)
 
     def _at(self, obj: Any, i: int) -> Any:
@@ -207,6 +217,9 @@ class ContainerJudge:
         self.pod_context = Accessor(rule.parts[1:])
         self._exempt: dict[str | None, bool] = {}
         self._same: dict[tuple[type, Any], bool] = {}
+        # without a value the verdict depends on presence alone: decided once
+        self._if_present = rule.must_exist != self.required
+        self._if_absent = rule.must_exist == self.required
 
     def judge(self, unit: podspecs.Unit) -> list[Violation] | None:
         ns = unit.namespace
@@ -247,13 +260,11 @@ class ContainerJudge:
         return result(self.ref, violations, evaluated, podspecs.NOUN)
 
     def _breaks(self, value: Any) -> bool:
-        rule = self.rule
-        present = value is not _MISSING
-        if rule.has_value:
-            if not present:
-                return self.required
+        if value is _MISSING:
+            return self.required if self.rule.has_value else self._if_absent
+        if self.rule.has_value:
             return self.required != self._same_value(value)
-        return (present == rule.must_exist) != self.required
+        return self._if_present
 
     def _same_value(self, value: Any) -> bool:
         if not isinstance(value, str | int | float | bool):
