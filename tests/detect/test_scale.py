@@ -20,6 +20,7 @@ import pytest
 
 from pytest_kspec.cluster import Cluster, Snapshot
 from pytest_kspec.detect import Detector, evaluate, make_plan
+from pytest_kspec.detect.compliance.podspecs import POD_RESOURCES
 from pytest_kspec.detect.stream import streamed_kind
 from pytest_kspec.sim import Simulator
 from pytest_kspec.spec import load_spec
@@ -232,8 +233,12 @@ def test_page_by_page_gives_the_whole_list_verdicts(tmp_path: Path) -> None:
         cluster = Cluster.connect(sim.kubeconfig_path)
         try:
             start = len(sim.requests)
-            detector = Detector(plan, Snapshot(cluster))
+            snapshot = Snapshot(cluster)
+            detector = Detector(plan, snapshot)
             streamed = {t.key: detector.evaluate(t) for t in plan.targets}
+            # Pods and workload controllers were judged page by page: none is held
+            held = {kind: snapshot.held(*kind) for kind in POD_RESOURCES}
+            assert held == dict.fromkeys(POD_RESOURCES), {k: len(v or []) for k, v in held.items()}
             lists = Counter(r.path for r in sim.requests[start:]
                             if "limit" in r.query and "continue" not in r.query)
             whole = Snapshot(cluster)
