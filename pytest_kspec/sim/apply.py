@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from pytest_kspec.sim.fieldtree import item_key
 from pytest_kspec.sim.mergekeys import KEY_DEFAULTS, Field, field_of, is_builtin
 
 __all__ = [
@@ -143,16 +144,6 @@ def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
 
 
-def _item_key(item: dict[str, Any], keys: tuple[str, ...]) -> str:
-    found = {}
-    for key in keys:
-        if key in item:
-            found[key] = item[key]
-        elif key in KEY_DEFAULTS:
-            found[key] = KEY_DEFAULTS[key]
-    return "k:" + _compact(found)
-
-
 class _Walker:
     def __init__(self, builtin: bool, dots: bool) -> None:
         self.builtin = builtin
@@ -197,7 +188,7 @@ class _Walker:
                 if self.dots and self.optional(path, name):
                     self.out[path] = _NODE
                 for item in value:
-                    item_path = (*path, _item_key(item, field.keys))
+                    item_path = (*path, item_key(item, field.keys))
                     self.out[item_path] = _NODE
                     self.map(item, type_name, item_path)
             elif value and kind == "set" and not any(isinstance(v, (dict, list)) for v in value):
@@ -386,7 +377,7 @@ def _check_duplicates(paths: dict[Path, Any], obj: dict[str, Any], gvk: str,
             for item in value:
                 if not isinstance(item, dict):
                     continue
-                item_path = (*path, _item_key(item, field.keys))
+                item_path = (*path, item_key(item, field.keys))
                 if item_path in seen:
                     raise ApplyError(422, "Invalid", (
                         f"failed to create typed patch object ({gvk}): {path_string(path)}: "
@@ -413,9 +404,9 @@ def _merge(live: Any, applied: Any, field: Field | None, type_name: str | None,
     if isinstance(live, list) and isinstance(applied, list) and field is not None:
         if field.list == "map" and all(isinstance(v, dict) for v in live + applied):
             merged = list(live)
-            index = {_item_key(item, field.keys): i for i, item in enumerate(merged)}
+            index = {item_key(item, field.keys): i for i, item in enumerate(merged)}
             for item in applied:
-                key = _item_key(item, field.keys)
+                key = item_key(item, field.keys)
                 if key in index:
                     merged[index[key]] = _merge(merged[index[key]], item, None, type_name,
                                                 walker)

@@ -19,7 +19,7 @@ from typing import Any
 
 from pytest_kspec.sim.mergekeys import KEY_DEFAULTS, Field, field_of, is_builtin
 
-__all__ = ["created_fields", "created_managed"]
+__all__ = ["created_fields", "created_managed", "item_key"]
 
 _compact = json.JSONEncoder(separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode
 _quote: Any = json.encoder.encode_basestring  # a JSON string, as _compact writes one
@@ -95,7 +95,7 @@ class _Walk:
             if field.list == "map" and all(isinstance(v, dict) for v in value):
                 items: dict[str, Any] = {}
                 for item in value:
-                    ident = _item_key(item, field.keys)
+                    ident = item_key(item, field.keys)
                     node = self.map(item, child, None, False, True)
                     if ident in items:  # the same key twice: one item's fields, merged
                         node = _merged(items[ident], node or {})
@@ -119,8 +119,9 @@ def _list(items: dict[str, Any], dotted: bool) -> dict[str, Any]:
     return out
 
 
-def _item_key(item: dict[str, Any], keys: tuple[str, ...]) -> str:
-    """``k:`` and the item's key fields as compact JSON with sorted keys."""
+def item_key(item: dict[str, Any], keys: tuple[str, ...]) -> str:
+    """A keyed list item's path element: ``k:`` and its key fields (a manifest's missing
+    ``protocol`` as TCP) as compact JSON with sorted keys."""
     found = {}
     for key in keys:
         if key in item:
