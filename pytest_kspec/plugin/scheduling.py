@@ -1,11 +1,12 @@
-"""xdist scheduling of a fleet run: each cluster's items on one worker.
+"""xdist scheduling of a kspec session: each cluster's items on one worker.
 
 Each worker lists what its items need from a cluster once (the snapshot is per process), so
 spreading one cluster's items over every worker would list each of its kinds once per
-worker. With several clusters, ``-n N`` hands out whole clusters instead: xdist's scope
-scheduling with the cluster as the scope (``<spec>::<cluster>`` for kspec's items, the
-``[cluster]`` parameter for users' checks that read ``kspec_cluster``). Other tests stay one
-scope each, spread as ``--dist load`` spreads them.
+worker. ``-n N`` hands out whole clusters instead: xdist's scope scheduling with the cluster
+as the scope (``<spec>::<cluster>`` for kspec's items of a fleet run, every item under
+``<spec>::`` for a one-cluster run, the ``[cluster]`` parameter for users' checks that read
+``kspec_cluster`` in a fleet run). Other tests stay one scope each, spread as ``--dist load``
+spreads them: a one-cluster session's own slow checks still run beside the spec's items.
 
 This replaces ``--dist load`` (what ``-n`` uses), ``loadscope``, ``loadgroup`` and
 ``worksteal``; ``loadfile`` already keeps the spec's items together, ``each`` runs
@@ -31,12 +32,15 @@ class ClusterScheduling(LoadScopeScheduling):  # type: ignore[misc]
     """Scope scheduling where a scope is one cluster of the fleet."""
 
     def __init__(self, config: pytest.Config, log: Any, spec_node: str,
-                 clusters: list[str]) -> None:
+                 clusters: list[str], multi: bool = True) -> None:
         super().__init__(config, log)
         self.prefix = spec_node + "::"
         self.clusters = set(clusters)
+        self.multi = multi
 
     def _split_scope(self, nodeid: str) -> str:
+        if not self.multi:  # one cluster: the spec's items are its items
+            return "kspec-cluster" if nodeid.startswith(self.prefix) else nodeid
         if nodeid.startswith(self.prefix):
             cluster = nodeid[len(self.prefix):].split("::", 1)[0]
             if cluster in self.clusters:
@@ -54,7 +58,9 @@ class ClusterScheduling(LoadScopeScheduling):  # type: ignore[misc]
 
 
 def make_scheduler(config: pytest.Config, log: Any, fleet: Fleet) -> Any:
-    """The scheduler for a fleet run under ``-n``; None (xdist's own) otherwise."""
-    if not fleet.multi or config.getvalue("dist") not in REPLACED:
+    """The scheduler of a kspec session under ``-n`` (one cluster or several); None
+    (xdist's own) for the other dist modes."""
+    if config.getvalue("dist") not in REPLACED:
         return None
-    return ClusterScheduling(config, log, fleet.settings.spec_node, list(fleet.runs))
+    return ClusterScheduling(config, log, fleet.settings.spec_node, list(fleet.runs),
+                             multi=fleet.multi)

@@ -65,6 +65,11 @@ def statuses(cluster: Cluster, name: str) -> dict[str, str]:
     return {r["node_id"]: r["status"] for r in data["kspec"]["results"]}
 
 
+def one_cluster_statuses(cluster: Cluster) -> dict[str, str]:
+    data = json.loads((reports(cluster) / "drift-report.json").read_text())
+    return {r["node_id"]: r["status"] for r in data["kspec"]["results"]}
+
+
 def fleet_report(cluster: Cluster) -> dict[str, Any]:
     return dict(json.loads((reports(cluster) / "fleet-report.json").read_text()))
 
@@ -170,6 +175,24 @@ def test_two_workers_give_what_one_process_gives_and_keep_each_cluster_on_one_wo
                  if r.method == "GET" and "limit" in r.query]
         assert lists and len(lists) == len(set(lists)), lists
     assert {w for w in workers.values()} == {"gw0", "gw1"}  # and the clusters spread out
+
+
+def test_one_cluster_under_two_workers_is_listed_once(
+        cluster: Cluster, sims: dict[str, Simulator], tmp_path: Path) -> None:
+    kube = kubeconfig(tmp_path / "kubeconfig", sims)
+    serial = fleet_run(cluster, kube, "--kspec-context", "b", "-n", "0", "--kspec-no-history")
+    assert serial.returncode == 1, serial.stdout
+    expected = one_cluster_statuses(cluster)
+    sims["b"].requests.clear()
+    parallel = fleet_run(cluster, kube, "--kspec-context", "b", "-n", "2", "-v",
+                         "--kspec-no-history")
+    assert parallel.returncode == 1, parallel.stdout
+    assert one_cluster_statuses(cluster) == expected
+    workers = _worker_of(parallel.stdout)
+    assert any(node.startswith("cluster-spec.yaml::policy::") for node in workers), workers
+    assert len(set(workers.values())) == 1, workers  # the cluster's items on one worker ...
+    lists = [r.path for r in sims["b"].requests if r.method == "GET" and "limit" in r.query]
+    assert lists and len(lists) == len(set(lists)), lists  # ... so each kind is listed once
 
 
 def test_one_cluster_down_errors_its_own_items_only(
