@@ -61,6 +61,20 @@ class _Server(ThreadingHTTPServer):
 
 
 @contextmanager
+def serving(server: ThreadingHTTPServer) -> Iterator[None]:
+    """Serve ``server`` from a thread until the block ends, then shut it down and close it."""
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@contextmanager
 def tls_server(*, require_client_cert: bool = True) -> Iterator[_Server]:
     """Serve on 127.0.0.1 with the simulator's certificate (valid for 127.0.0.1 and
     localhost); client certificates signed by the test CA are verified."""
@@ -76,15 +90,8 @@ def tls_server(*, require_client_cert: bool = True) -> Iterator[_Server]:
         server = _Server(("127.0.0.1", 0), _Handler)
         server.calls = []
         server.socket = ctx.wrap_socket(server.socket, server_side=True)
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                  daemon=True)
-        thread.start()
-        try:
+        with serving(server):
             yield server
-        finally:
-            server.shutdown()
-            server.server_close()
-            thread.join(5)
 
 
 class _Tunnel(BaseHTTPRequestHandler):
@@ -132,12 +139,5 @@ def connect_proxy() -> Iterator[_ProxyServer]:
     """An HTTP proxy on 127.0.0.1 that tunnels CONNECT requests and records their targets."""
     server = _ProxyServer(("127.0.0.1", 0), _Tunnel)
     server.targets, server.auth = [], []
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)

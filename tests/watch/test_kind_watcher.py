@@ -5,6 +5,9 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from pytest_kspec.cluster import Backoff, Change, Cluster, KindWatcher, Snapshot
 from pytest_kspec.sim import Simulator
@@ -24,17 +27,30 @@ def _next(changes: queue.Queue[Change], event: str) -> Change:
             return change
 
 
+@contextmanager
+def watching(cluster: Cluster, snapshot: Snapshot, version: str,
+             **options: Any) -> Iterator[tuple[KindWatcher, queue.Queue[Change]]]:
+    """A started ConfigMap watcher and the queue of its changes; stopped, joined and the
+    cluster closed on the way out."""
+    changes: queue.Queue[Change] = queue.Queue()
+    stop = threading.Event()
+    w = KindWatcher(cluster, snapshot, *CM, version, changes.put, stop, **options)
+    w.start()
+    try:
+        yield w, changes
+    finally:
+        stop.set()
+        w.join(timeout=10)
+        cluster.close()
+
+
 def test_events_update_the_snapshot_in_place() -> None:
     with Simulator() as sim:
         cluster = Cluster.connect(sim.kubeconfig_path)
         snapshot = Snapshot(cluster)
-        changes: queue.Queue[Change] = queue.Queue()
-        stop = threading.Event()
         _, version = cluster.list_versioned(*CM)
         snapshot.put(*CM, [])
-        w = KindWatcher(cluster, snapshot, *CM, version, changes.put, stop)
-        w.start()
-        try:
+        with watching(cluster, snapshot, version) as (w, changes):
             assert w.connected.wait(10)
             sim.create(_cm("a"))
             change = _next(changes, "ADDED")
@@ -43,10 +59,6 @@ def test_events_update_the_snapshot_in_place() -> None:
             sim.delete("v1", "ConfigMap", "a", "default")
             _next(changes, "DELETED")
             assert snapshot.list(*CM) == []
-        finally:
-            stop.set()
-            w.join(timeout=10)
-            cluster.close()
 
 
 def test_410_gone_relists_the_kind() -> None:
@@ -57,20 +69,12 @@ def test_410_gone_relists_the_kind() -> None:
             sim.create(_cm(f"c{i}"))
         snapshot = Snapshot(cluster)
         snapshot.put(*CM, [])
-        changes: queue.Queue[Change] = queue.Queue()
-        stop = threading.Event()
-        w = KindWatcher(cluster, snapshot, *CM, old, changes.put, stop)
-        w.start()
-        try:
+        with watching(cluster, snapshot, old) as (w, changes):
             _next(changes, "RELIST")
             assert w.relists == 1 and w.reconnects == 0
             assert len(snapshot.list(*CM)) == 6
             sim.create(_cm("after"))
             assert _next(changes, "ADDED").name == "default/after"
-        finally:
-            stop.set()
-            w.join(timeout=10)
-            cluster.close()
 
 
 def test_a_planned_resync_relists_a_quiet_kind_on_time() -> None:
@@ -78,20 +82,12 @@ def test_a_planned_resync_relists_a_quiet_kind_on_time() -> None:
         sim.bookmark_interval = 3600.0  # no bookmark wakes the stream up
         cluster = Cluster.connect(sim.kubeconfig_path)
         snapshot = Snapshot(cluster)
-        changes: queue.Queue[Change] = queue.Queue()
-        stop = threading.Event()
-        w = KindWatcher(cluster, snapshot, *CM, "", changes.put, stop,
-                        resync_at=time.monotonic() + 1.0, resync_every=1.0)
-        w.start()
-        try:
+        with watching(cluster, snapshot, "",
+                      resync_at=time.monotonic() + 1.0, resync_every=1.0) as (w, changes):
             assert _next(changes, "RELIST").cause == "start"
             for _ in range(2):  # nothing happens on the cluster, yet the kind is re-listed
                 assert _next(changes, "RELIST").cause == "resync"
             assert w.reconnects == 0
-        finally:
-            stop.set()
-            w.join(timeout=10)
-            cluster.close()
 
 
 def test_an_outage_is_reported_with_what_changed_meanwhile() -> None:
@@ -100,12 +96,8 @@ def test_an_outage_is_reported_with_what_changed_meanwhile() -> None:
             sim.create(_cm(name))
         cluster = Cluster.connect(sim.kubeconfig_path)
         snapshot = Snapshot(cluster)
-        changes: queue.Queue[Change] = queue.Queue()
-        stop = threading.Event()
-        w = KindWatcher(cluster, snapshot, *CM, "", changes.put, stop,
-                        backoff=Backoff(base=0.05, cap=0.2))
-        w.start()
-        try:
+        with watching(cluster, snapshot, "",
+                      backoff=Backoff(base=0.05, cap=0.2)) as (w, changes):
             _next(changes, "RELIST")
             assert w.connected.wait(10)
             sim.stop()
@@ -120,21 +112,13 @@ def test_an_outage_is_reported_with_what_changed_meanwhile() -> None:
             assert back.diff == (1, 1, 1)  # added, deleted, changed
             assert sorted(o["metadata"]["name"] for o in snapshot.list(*CM)) == [
                 "edited", "keep", "new"]
-        finally:
-            stop.set()
-            w.join(timeout=10)
-            cluster.close()
 
 
 def test_410_on_an_open_stream_relists_the_kind() -> None:
     with Simulator() as sim:
         cluster = Cluster.connect(sim.kubeconfig_path)
         snapshot = Snapshot(cluster)
-        changes: queue.Queue[Change] = queue.Queue()
-        stop = threading.Event()
-        w = KindWatcher(cluster, snapshot, *CM, "", changes.put, stop)
-        w.start()
-        try:
+        with watching(cluster, snapshot, "") as (w, changes):
             _next(changes, "RELIST")
             assert w.connected.wait(10)
             sim.create(_cm("before"))
@@ -144,10 +128,6 @@ def test_410_on_an_open_stream_relists_the_kind() -> None:
             assert w.reconnects == 0
             sim.create(_cm("after"))
             assert _next(changes, "ADDED").name == "default/after"
-        finally:
-            stop.set()
-            w.join(timeout=10)
-            cluster.close()
 
 
 def test_a_requested_resync_relists_at_the_next_event() -> None:
@@ -155,11 +135,7 @@ def test_a_requested_resync_relists_at_the_next_event() -> None:
         sim.bookmark_interval = 3600.0
         cluster = Cluster.connect(sim.kubeconfig_path)
         snapshot = Snapshot(cluster)
-        changes: queue.Queue[Change] = queue.Queue()
-        stop = threading.Event()
-        w = KindWatcher(cluster, snapshot, *CM, "", changes.put, stop)
-        w.start()
-        try:
+        with watching(cluster, snapshot, "") as (w, changes):
             _next(changes, "RELIST")
             assert w.connected.wait(10)
             snapshot.forget(*CM)  # as a remediation write does
@@ -167,7 +143,3 @@ def test_a_requested_resync_relists_at_the_next_event() -> None:
             sim.create(_cm("a"))
             assert _next(changes, "RELIST").cause == "requested"
             assert [o["metadata"]["name"] for o in snapshot.held(*CM) or []] == ["a"]
-        finally:
-            stop.set()
-            w.join(timeout=10)
-            cluster.close()
