@@ -188,6 +188,8 @@ def compare_policy(expected: Mapping[str, Any], live: Mapping[str, Any] | None, 
         wanted = exp_norm["metadata"].get(key) or {}
         have = live_norm["metadata"].get(key) or {}
         live_norm["metadata"][key] = {k: v for k, v in have.items() if k in wanted}
+    if _same(exp_norm, live_norm):  # the usual case: nothing to describe, no DeepDiff
+        return None
     changes = _changes(exp_norm, live_norm, live)
     if not changes:
         return None
@@ -203,6 +205,14 @@ def compare_presence(name: str, live: Mapping[str, Any] | None, *,
         return None
     return PolicyComparison("deleted" if seen_before else "missing", "high", [],
                             {"name": name}, None)
+
+
+def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Equal as JSON documents: the same keys, values and types (``True`` is not ``1``,
+    ``1`` is not ``1.0``, as DeepDiff's ``type_changes`` sees them), lists in the same order.
+    Different order is left to DeepDiff, which ignores it."""
+    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True,
+                                                                    default=str)
 
 
 def _changes(exp_norm: dict[str, Any], live_norm: dict[str, Any],

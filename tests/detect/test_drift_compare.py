@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +20,7 @@ from pytest_kspec.detect.policydrift import (
 )
 
 Policy = dict[str, Any]
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "moderate.yaml"
 ACTION_PATH = "spec.rules[check-privileged].validate.failureAction"
 
 
@@ -268,3 +272,28 @@ def test_severity_helpers() -> None:
     assert severity_at_least("high", "medium") and not severity_at_least("low", "medium")
     with pytest.raises(ValueError, match="unknown severity 'urgent'"):
         max_severity(["urgent"])
+
+
+def test_a_value_of_another_json_type_is_drift(expected: Policy, live: Policy) -> None:
+    # equal in Python (True == 1), not in the API: the fast equality path must not hide it
+    live["spec"]["background"] = 1
+    cmp = compare_policy(expected, live)
+    assert cmp is not None and cmp.drift == "modified"
+    assert "spec.background" in _paths(cmp.changes)
+
+
+def test_an_unchanged_policy_is_judged_without_importing_deepdiff(tmp_path: Path) -> None:
+    script = (
+        "import copy, sys\n"
+        "from pytest_kspec.desired import generate_policies\n"
+        "from pytest_kspec.detect.policydrift import compare_policy\n"
+        "from pytest_kspec.spec import load_spec\n"
+        f"policies = generate_policies(load_spec({str(EXAMPLE)!r}))\n"
+        "assert all(compare_policy(p, copy.deepcopy(p)) is None for p in policies)\n"
+        "assert 'deepdiff' not in sys.modules, 'deepdiff imported'\n"
+        "live = copy.deepcopy(policies[0]); live['spec']['background'] = False\n"
+        "assert compare_policy(policies[0], live) is not None\n"
+        "assert 'deepdiff' in sys.modules\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
