@@ -93,7 +93,8 @@ class Fleet:
     def _run(self, ref: ClusterRef) -> Run:
         s = self.settings
         access = ClusterAccess(dataclasses.replace(s.access, kubeconfig=ref.kubeconfig,
-                                                   context=ref.context))
+                                                   context=ref.context,
+                                                   kubeconfig_hint=ref.hint))
         if not self.multi:
             return Run(s.plan.spec, s.plan, access, spec_node=s.spec_node, reports=s.reports,
                        config=s.config, remediation=s.remediation, history=s.history,

@@ -36,6 +36,7 @@ class AccessOptions:
     retry: RetryPolicy | None = None
     kubeconfig_flag: str = "--kspec-kubeconfig"  # how hints name the options (CLI: --kubeconfig)
     sim_flag: str = "--kspec-sim"
+    kubeconfig_hint: str | None = None  # what a missing kubeconfig asks for, when not the flags
 
 
 class ClusterAccess:
@@ -86,9 +87,9 @@ class ClusterAccess:
 
     def _connect(self) -> Cluster:
         context = None if self.options.sim_state else self.options.context
-        return Cluster.connect(
-            self._kubeconfig, context, retry=self.options.retry,
-            hint=f"pass {self.options.kubeconfig_flag} PATH or {self.options.sim_flag} STATE")
+        hint = (self.options.kubeconfig_hint
+                or f"pass {self.options.kubeconfig_flag} PATH or {self.options.sim_flag} STATE")
+        return Cluster.connect(self._kubeconfig, context, retry=self.options.retry, hint=hint)
 
     def snapshot(self) -> Snapshot:
         """The run's snapshot; raises the first transport failure for every caller after it."""

@@ -40,6 +40,7 @@ class ClusterRef:
     name: str
     context: str | None = None
     kubeconfig: str | None = None
+    hint: str | None = None  # what to fix when ``kubeconfig`` is missing (None: the flags)
 
     @property
     def folder(self) -> str:
@@ -81,7 +82,9 @@ def select_clusters(option: str | None, *, kubeconfig: str | None,
     for entry in configured:
         own = entry.kubeconfig
         path = str(base / own) if own and not Path(own).is_absolute() else own
-        refs.append(ClusterRef(entry.name, entry.context, path or kubeconfig))
+        hint = (f"fix the kubeconfig of the DriftConfig's clusters: entry {entry.name!r}"
+                if own else None)
+        refs.append(ClusterRef(entry.name, entry.context, path or kubeconfig, hint))
         where = path or kubeconfig
         if check and entry.context and (where is None or Path(where).is_file()):
             # a missing file is this cluster's problem at run time, not the run's

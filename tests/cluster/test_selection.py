@@ -82,7 +82,8 @@ def test_configured_clusters_resolve_their_own_kubeconfig_against_the_start_dir(
     entries = [ClusterEntry("eu", context="a"), ClusterEntry("us", kubeconfig="us.kubeconfig")]
     refs = select_clusters(None, kubeconfig=str(kube), configured=entries, base=tmp_path)
     assert refs == [ClusterRef("eu", "a", str(kube)),
-                    ClusterRef("us", None, str(tmp_path / "us.kubeconfig"))]
+                    ClusterRef("us", None, str(tmp_path / "us.kubeconfig"),
+                               "fix the kubeconfig of the DriftConfig's clusters: entry 'us'")]
     with pytest.raises(ClusterError) as info:
         select_clusters(None, kubeconfig=str(kube), configured=[ClusterEntry("eu", "zz")])
     assert str(info.value).startswith(f"clusters: eu: context: no context 'zz' in {kube}")

@@ -244,8 +244,8 @@ def test_driftconfig_clusters_name_contexts_and_kubeconfigs(
         ("prod-ap", "", "unreachable")]
     missing = cluster.spec_path.parent / "secrets" / "ap.kubeconfig"
     assert fleet["clusters"][2]["error"].startswith(
-        f"cluster prod-ap cannot be used: {missing}: kubeconfig "
-        "not found"), fleet["clusters"][2]["error"]
+        f"cluster prod-ap cannot be used: {missing}: kubeconfig not found (fix the kubeconfig "
+        "of the DriftConfig's clusters: entry 'prod-ap'"), fleet["clusters"][2]["error"]
 
 
 def test_history_keeps_each_cluster_apart_and_the_fleet_view_shows_them(
