@@ -26,6 +26,21 @@ class Source(Protocol):
     def version(self) -> dict[str, Any]: ...
 
 
+Held = dict[tuple[Any, Any], dict[str, Any]]
+"""A held kind: its objects by (namespace, name), in the order listed, so a watch event
+updates one entry instead of copying the list."""
+
+
+def _ident(obj: Mapping[str, Any]) -> tuple[Any, Any]:
+    meta = obj.get("metadata") or {}
+    name = meta.get("name")
+    return (meta.get("namespace"), name) if name is not None else ("", id(obj))
+
+
+def _held(objects: Iterable[dict[str, Any]]) -> Held:
+    return {_ident(o): o for o in objects}
+
+
 class Snapshot:
     """Lazy, cached view of the cluster for one run.
 
@@ -38,7 +53,7 @@ class Snapshot:
 
     def __init__(self, source: Source) -> None:
         self._source = source
-        self._lists: dict[tuple[str, str], list[dict[str, Any]] | ApiError] = {}
+        self._lists: dict[tuple[str, str], Held | ApiError] = {}
         self._version: dict[str, Any] | ApiError | None = None
         self._lock = threading.Lock()
         self._reads: set[tuple[str, str]] | None = None
@@ -70,15 +85,15 @@ class Snapshot:
         with self._lock:
             if key not in self._lists:
                 try:
-                    self._lists[key] = self._source.list(api_version, kind)
+                    self._lists[key] = _held(self._source.list(api_version, kind))
                 except ApiError as e:
                     self._lists[key] = e
             cached = self._lists[key]
-        if isinstance(cached, ApiError):
-            raise cached
-        if namespace is None:
-            return list(cached)
-        return [o for o in cached if (o.get("metadata") or {}).get("namespace") == namespace]
+            if isinstance(cached, ApiError):
+                raise cached
+            if namespace is None:
+                return list(cached.values())
+            return [o for (ns, _), o in cached.items() if ns == namespace]
 
     def server_version(self) -> Mapping[str, Any]:
         if self._reads is not None:
@@ -103,10 +118,12 @@ class Snapshot:
             self._reads.add(key)
         with self._lock:
             cached = self._lists.get(key)
+            held = None if cached is None or isinstance(cached, ApiError) else list(
+                cached.values())
         if isinstance(cached, ApiError):
             raise cached
-        if cached is not None:
-            yield list(cached)
+        if held is not None:
+            yield held
             return
         paged = getattr(self._source, "pages", None)
         try:
@@ -132,30 +149,27 @@ class Snapshot:
     def put(self, api_version: str, kind: str, objects: Iterable[dict[str, Any]]) -> None:
         """Replace a kind's objects (a watch's re-list)."""
         with self._lock:
-            self._lists[(api_version, kind)] = list(objects)
+            self._lists[(api_version, kind)] = _held(objects)
 
     def held(self, api_version: str, kind: str) -> builtins.list[dict[str, Any]] | None:
         """A kind's objects as held now, or None when it is not held (never lists)."""
         with self._lock:
             cached = self._lists.get((api_version, kind))
-        return list(cached) if isinstance(cached, list) else None
+            return list(cached.values()) if isinstance(cached, dict) else None
 
     def apply(self, api_version: str, kind: str, event: str, obj: dict[str, Any]) -> bool:
         """Apply one watch event (``ADDED``/``MODIFIED``/``DELETED``) to a listed kind in
         place; False when the kind is not held (nothing to update)."""
-        meta = obj.get("metadata") or {}
-        ident = (meta.get("namespace"), meta.get("name"))
+        ident = _ident(obj)
         obj.setdefault("apiVersion", api_version)
         obj.setdefault("kind", kind)
         with self._lock:
             held = self._lists.get((api_version, kind))
-            if not isinstance(held, list):
+            if not isinstance(held, dict):
                 return False
-            kept = [o for o in held if ((o.get("metadata") or {}).get("namespace"),
-                                        (o.get("metadata") or {}).get("name")) != ident]
+            held.pop(ident, None)  # an updated object moves to the end
             if event != "DELETED":
-                kept.append(obj)
-            self._lists[(api_version, kind)] = kept
+                held[ident] = obj
         return True
 
     def get(self, api_version: str, kind: str, name: str,

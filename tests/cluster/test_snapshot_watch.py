@@ -50,6 +50,19 @@ def test_apply_adds_replaces_and_deletes_by_namespace_and_name() -> None:
     assert snap.list("v1", "Pod") == [] and source.lists == [("v1", "Pod")]
 
 
+def test_events_keep_namespaces_apart_and_leave_earlier_reads_alone() -> None:
+    snap = Snapshot(Source())
+    before = snap.list("v1", "Pod")
+    snap.apply("v1", "Pod", "ADDED", {"metadata": {"name": "a", "namespace": "other"}})
+    snap.apply("v1", "Pod", "MODIFIED", {"metadata": {"name": "a", "namespace": "ns",
+                                                      "labels": {"x": "1"}}})
+    assert [p["metadata"] for p in before] == [{"name": "a", "namespace": "ns"}]
+    assert [p["metadata"]["namespace"] for p in snap.list("v1", "Pod")] == ["other", "ns"]
+    assert [p["metadata"].get("labels") for p in snap.list("v1", "Pod", "ns")] == [{"x": "1"}]
+    snap.apply("v1", "Pod", "DELETED", {"metadata": {"name": "a", "namespace": "other"}})
+    assert snap.held("v1", "Pod") == snap.list("v1", "Pod", "ns")
+
+
 def test_slim_drops_only_what_policy_drift_reads() -> None:
     obj = {"metadata": {"name": "a", "managedFields": [{"manager": "x"}], "annotations": {
         "kubectl.kubernetes.io/last-applied-configuration": "{...}", "keep": "me"}},
