@@ -10,18 +10,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.plugin.test_plugin import SPEC
-
-STATE = """\
-apiVersion: v1
-kind: Pod
-metadata: {name: debug, namespace: default}
-spec:
-  containers:
-    - name: shell
-      image: registry.example.com/tools/shell:1.0
-      securityContext: {privileged: true, runAsNonRoot: true}
-"""
+from tests.plugin.test_plugin import PRIVILEGED_POD, SPEC
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -37,7 +26,7 @@ def samples(text: str) -> Samples:
 @pytest.fixture
 def project(pytester: pytest.Pytester) -> tuple[Path, Path]:
     spec = pytester.makefile(".yaml", **{"cluster-spec": SPEC})
-    state = pytester.makefile(".yaml", state=STATE)
+    state = pytester.makefile(".yaml", state=PRIVILEGED_POD)
     return spec, state
 
 

@@ -21,6 +21,18 @@ spec:
         - {key: securityContext.runAsNonRoot, value: true}
 """
 
+# One pod that breaks SPEC's forbidden rule and keeps its required one.
+PRIVILEGED_POD = """\
+apiVersion: v1
+kind: Pod
+metadata: {name: debug, namespace: default}
+spec:
+  containers:
+    - name: shell
+      image: registry.example.com/tools/shell:1.0
+      securityContext: {privileged: true, runAsNonRoot: true}
+"""
+
 
 @pytest.fixture
 def spec(pytester: pytest.Pytester) -> Path:
@@ -153,16 +165,7 @@ def test_invalid_drift_config_is_a_usage_error(pytester: pytest.Pytester, spec: 
 
 def test_last_failed_reruns_only_the_drifted_items(pytester: pytest.Pytester,
                                                    spec: Path) -> None:
-    state = pytester.makefile(".yaml", state="""\
-apiVersion: v1
-kind: Pod
-metadata: {name: debug, namespace: default}
-spec:
-  containers:
-    - name: shell
-      image: registry.example.com/tools/shell:1.0
-      securityContext: {privileged: true, runAsNonRoot: true}
-""")
+    state = pytester.makefile(".yaml", state=PRIVILEGED_POD)
     args = ["-p", "cacheprovider", "--kspec-spec", str(spec), "--kspec-sim", str(state)]
     first = pytester.runpytest(*args)
     first.assert_outcomes(passed=3, failed=3)
