@@ -33,6 +33,8 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import push_to_gateway, start_http_server, write_to_textfile
 from prometheus_client.registry import Collector
 
+from pytest_kspec.report import active_drift
+
 RESULTS = ("passed", "failed", "error", "waived")
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 CYCLE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -101,10 +103,9 @@ class Metrics:
             self._errors += record.status == "error"
             if record.status != "failed":
                 continue
-            for event in record.events:
-                if event.get("drift") != "resolved" and not event.get("waived"):
-                    self.drift.labels(str(event.get("type", record.type)),
-                                      str(event.get("severity", "info")), *extra).inc()
+            for event in active_drift(record.events):
+                self.drift.labels(str(event.get("type", record.type)),
+                                  str(event.get("severity", "info")), *extra).inc()
         if not self._errors:
             self.last_ok.set(time.time() if now is None else now)
 

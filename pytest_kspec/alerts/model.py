@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_kspec.history import fingerprint
+from pytest_kspec.report import active_drift
 
 SEVERITY_ORDER: tuple[str, ...] = ("info", "low", "warning", "medium", "high", "critical")
 
@@ -152,7 +153,5 @@ def events_from_items(items: Iterable[Any]) -> tuple[tuple[AlertEvent, ...], fro
             judged.add(key)
         if record.status != "failed":
             continue
-        for event in record.events:
-            if event.get("drift") != "resolved" and not event.get("waived"):
-                events.append(AlertEvent.from_report(key, event))
+        events.extend(AlertEvent.from_report(key, event) for event in active_drift(record.events))
     return tuple(events), frozenset(judged)

@@ -53,7 +53,7 @@ from pytest_kspec.detect import Outcome, Plan, Target, drift_properties
 from pytest_kspec.errors import KspecError
 from pytest_kspec.history import AlertStateStore, Location, Scope, audit_key
 from pytest_kspec.remediate import RemediationOptions, remediation_properties
-from pytest_kspec.report import ItemRecord, write_json_atomic, write_junit
+from pytest_kspec.report import ItemRecord, active_drift, write_json_atomic, write_junit
 from pytest_kspec.run import Run
 from pytest_kspec.spec import DriftConfig
 from pytest_kspec.watch.breaker import LoopBreaker, other_manager
@@ -242,7 +242,7 @@ class WatchLoop:
         """(node, resource) → drift of every open drift event judged so far."""
         return {(r.node_id, str(e.get("resource"))): str(e.get("drift"))
                 for r in self.records.values() if r.status == "failed"
-                for e in r.events if e.get("drift") not in ("resolved", "waived")}
+                for e in active_drift(r.events)}
 
     def _outage_line(self) -> None:
         """The one line (and notice) on what changed while the API server was away."""
