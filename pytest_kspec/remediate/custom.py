@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pytest_kspec.errors import KspecError
+from pytest_kspec.remediate.options import APPLIED, DRY_RUN, FAILED, FIX, MANUAL, REPORT, SKIPPED
 
 if TYPE_CHECKING:
     from pytest_kspec.cluster import Cluster, Snapshot
@@ -33,9 +34,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pytest_kspec.remediate.custom")
 
-FIX, REPORT = "fix", "report"
-APPLIED, FAILED, DRY_RUN, MANUAL, SKIPPED = (
-    "applied", "failed", "dry-run", "manual-required", "skipped")
 
 
 class BudgetSpent(KspecError):
