@@ -32,6 +32,7 @@ from pytest_kspec.history.records import (
 )
 from pytest_kspec.history.store import HistoryStore
 from pytest_kspec.history.trend import RunPoint, Trend
+from pytest_kspec.paths import under
 
 if TYPE_CHECKING:
     from pytest_kspec.spec import Storage
@@ -91,14 +92,10 @@ def history_location(explicit: str | Path | None, storage: Storage, reports: Pat
         return None
     if explicit:
         text = str(explicit)
-        return Location(text if is_postgres_url(text) else _under(base, Path(text)))
+        return Location(text if is_postgres_url(text) else under(base or Path.cwd(), text))
     if storage.type == "postgres" and storage.url:
         return Location(storage.url, storage.password_env, storage.password_file)
-    return Location(_under(base, Path(storage.path or reports / DB_NAME)))
-
-
-def _under(base: Path | None, path: Path) -> Path:
-    return path if path.is_absolute() else (base or Path.cwd()) / path
+    return Location(under(base or Path.cwd(), storage.path or reports / DB_NAME))
 
 
 class RunHistory:
