@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections.abc import Mapping
@@ -22,6 +21,7 @@ from pytest_kspec.cluster import AccessOptions, ClusterAccess, sim_paths
 from pytest_kspec.detect import make_plan
 from pytest_kspec.errors import SpecError, UsageError
 from pytest_kspec.history import history_location
+from pytest_kspec.paths import spec_node_id
 from pytest_kspec.remediate import (
     PlanApplier,
     RemediationPlan,
@@ -129,7 +129,7 @@ def run_apply(args: argparse.Namespace, out: TextIO | None = None) -> int:
                                          sim_version=args.sim_version))
     history = history_location(args.history, config.storage, Path(args.reports),
                                off=args.no_history)
-    spec_node = os.path.relpath(spec.path) if spec.path.is_absolute() else str(spec.path)
+    spec_node = spec_node_id(spec.path, Path.cwd())
     try:
         access.start_simulator()
         run = Run(spec, make_plan(spec, ()), access, spec_node=spec_node,
