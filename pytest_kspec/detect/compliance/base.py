@@ -97,8 +97,6 @@ class CheckResult:
     violations: tuple[Violation, ...]
     evaluated: int
     summary: str
-    noun: str = ""  # what ``evaluated`` counts ("pods"), when the summary is result()'s
-    what: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -190,7 +188,7 @@ def result(ref: CheckRef, violations: Sequence[Violation], evaluated: int, noun:
     else:
         summary = f"all {evaluated} {noun} comply: {what}"
     return CheckResult(ref=ref, violations=tuple(violations), evaluated=evaluated,
-                       summary=summary, noun=noun, what=what)
+                       summary=summary)
 
 
 def display(value: Any) -> str:
