@@ -289,9 +289,7 @@ class Detector:
         if not hasattr(self, "_kyverno"):
             crd = None
             try:
-                for obj in self.snapshot.list(*CRD_API):
-                    if (obj.get("metadata") or {}).get("name") == kyverno_versions.POLICY_CRD:
-                        crd = obj
+                crd = self.snapshot.get(*CRD_API, kyverno_versions.POLICY_CRD)
             except ApiError as e:
                 log.info("cannot read the Kyverno CRD to learn its version: %s", e)
             self._kyverno = kyverno_versions.installed_version(crd)
