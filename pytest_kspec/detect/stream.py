@@ -213,12 +213,8 @@ class _Pass:
         self.ports = [c for c in live if c.ports is not None]
         self.audit = [c for c in live if c.audit is not None]
         self.metrics = [c for c in live if c.metrics is not None]
-        wanted: set[Kind] = set()
-        for check in live:
-            wanted |= set(check.kinds)
-            if check.ref.kind in _NEEDS_OWNERS:
-                wanted |= set(OWNER_RESOURCES)
-        self.kinds = [k for k in _ORDER if k in wanted]
+        wanted: set[Kind] = set().union(*(check.reads for check in live))
+        self.kinds = [k for k in _ORDER if k in wanted]  # reads beside the pass: not listed
         self.owners = OwnerResolver(None)
         self.errors: dict[Kind, ApiError] = {}
         self.incomplete = {kind for _, kind in OWNER_RESOURCES}
