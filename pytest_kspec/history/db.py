@@ -73,6 +73,13 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{netloc[-1]}"))
 
 
+def first_line(e: BaseException) -> str:
+    """The first line of an error's text (its type's name when it has none): what a one-line
+    message quotes of a driver's error."""
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
 class Database:
     """A connection in autocommit mode; :meth:`transaction` groups writes."""
 
@@ -276,9 +283,8 @@ def open_database(target: str | Path, *, password: str | None = None,
         except Exception as e:
             if type(e).__module__.split(".")[0] != "psycopg":
                 raise
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise HistoryError(f"{redact(url)}: cannot connect to the history database "
-                               f"({first}); check the URL, the password (passwordEnv or "
+                               f"({first_line(e)}); check the URL, the password (passwordEnv or "
                                "passwordFile) and that the server accepts connections") from e
     path = Path(target)
     try:

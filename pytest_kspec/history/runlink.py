@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pytest_kspec.history.audit import audit_key
-from pytest_kspec.history.db import HistoryError, is_postgres_url, redact
+from pytest_kspec.history.db import HistoryError, first_line, is_postgres_url, redact
 from pytest_kspec.history.records import (
     Baseline,
     ItemResult,
@@ -162,8 +162,7 @@ class RunHistory:
         try:
             return read()
         except store.db.errors as e:
-            text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            self.error = f"{store.where}: could not {what} ({text})"
+            self.error = f"{store.where}: could not {what} ({first_line(e)})"
             log.warning("%s", self.error)
             return None
 

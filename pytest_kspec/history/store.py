@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pytest_kspec.history import audit
-from pytest_kspec.history.db import Database, HistoryError, open_database
+from pytest_kspec.history.db import Database, HistoryError, first_line, open_database
 from pytest_kspec.history.records import (
     STATUS,
     STATUS_NAME,
@@ -62,11 +62,6 @@ RETRIES = 5
 T = TypeVar("T")
 
 
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
-
-
 class HistoryStore:
     """The history at ``target`` (a SQLite path or a ``postgresql://`` URL): open, migrate,
     read baselines, append runs, prune."""
@@ -86,7 +81,7 @@ class HistoryStore:
             self.db.close()
             if isinstance(e, self.db.errors):
                 raise HistoryError(f"{self.where}: cannot prepare the history database "
-                                   f"({_first_line(e)})") from e
+                                   f"({first_line(e)})") from e
             raise
 
     @property
@@ -118,7 +113,7 @@ class HistoryStore:
                 continue
             except self.db.errors as e:
                 self._new_nodes.clear()
-                raise HistoryError(f"{self.where}: could not {what} ({_first_line(e)})") from e
+                raise HistoryError(f"{self.where}: could not {what} ({first_line(e)})") from e
             except BaseException:
                 self._new_nodes.clear()
                 raise
