@@ -488,7 +488,7 @@ class HistoryStore:
         if cluster is not None:
             chains = [cluster]
         else:
-            chains = [str(r[0]) for r in self.db.execute("SELECT chain FROM chains")]
+            chains = audit.chains(self.db)
             chains += sorted({s[2] for s in self.scopes(None)} - set(chains))
         totals = [0, 0, 0]
         for chain in sorted(chains):
