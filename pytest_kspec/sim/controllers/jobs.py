@@ -28,6 +28,7 @@ from pytest_kspec.sim.controllers.base import (
     owned_by,
     owner_ref,
     owner_triggers,
+    pod_active,
 )
 from pytest_kspec.sim.controllers.cron import CronError, Schedule
 from pytest_kspec.sim.controllers.manager import parse_time
@@ -65,8 +66,7 @@ class JobController(Base):
             succeeded = sum(1 for p in pods if (p.get("status") or {}).get("phase")
                             == "Succeeded")
             failed = sum(1 for p in pods if (p.get("status") or {}).get("phase") == "Failed")
-            active = [p for p in pods if not deleting(p) and (p.get("status") or {}).get(
-                "phase") not in ("Succeeded", "Failed")]
+            active = [p for p in pods if pod_active(p)]
             if not spec.get("suspend"):
                 want = min(parallelism, completions - succeeded) - len(active)
                 uid = str(job["metadata"].get("uid"))
