@@ -18,11 +18,10 @@ PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime
 from typing import Any
 
 from pytest_kspec.sim.controllers.base import NAMESPACES, NODES, PODS, Base, deleting
-from pytest_kspec.sim.controllers.manager import Manager
+from pytest_kspec.sim.controllers.manager import Manager, parse_time
 from pytest_kspec.sim.resources import ResourceType
 from pytest_kspec.sim.store import Key
 
@@ -146,10 +145,8 @@ class NamespaceController(Base):
             if ns is None or not deleting(ns):
                 return None
             if self.delay > 0:
-                since = ns["metadata"]["deletionTimestamp"]
-                started = datetime.strptime(since, "%Y-%m-%dT%H:%M:%SZ").replace(
-                    tzinfo=UTC).timestamp()
-                left = started + self.delay - self.clock.now()
+                started = parse_time(ns["metadata"]["deletionTimestamp"])
+                left = 0.0 if started is None else started + self.delay - self.clock.now()
                 if left > 0:
                     return left
             self.writer.remove_now(self.rt(NAMESPACES), None, name)
