@@ -10,6 +10,7 @@ PYTEST_DONT_REWRITE: engine module, kept out of pytest's assertion rewriting.
 
 from __future__ import annotations
 
+import calendar
 import functools
 import json
 import re
@@ -59,7 +60,7 @@ def human_duration(seconds: float) -> str:
 @functools.lru_cache(maxsize=1024)  # objects made together share a timestamp
 def _epoch(created: str) -> float | None:
     try:
-        return time.mktime(time.strptime(created, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+        return float(calendar.timegm(time.strptime(created, "%Y-%m-%dT%H:%M:%SZ")))
     except ValueError:
         return None
 
