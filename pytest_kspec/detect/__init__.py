@@ -31,6 +31,7 @@ from pytest_kspec.detect.engine import (
     make_plan,
     with_history,
 )
+from pytest_kspec.detect.normalize import LAST_APPLIED
 from pytest_kspec.detect.policydrift import (
     DriftEvent,
     PolicyComparison,
@@ -44,6 +45,7 @@ __all__ = [
     "CONFIGURATION",
     "CUSTOM",
     "EXTRA",
+    "LAST_APPLIED",
     "NOT_ENFORCING",
     "POLICY",
     "RESOURCE",

@@ -28,11 +28,10 @@ import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from pytest_kspec.detect import Plan
+from pytest_kspec.detect import LAST_APPLIED, Plan
 
 Project = Callable[[dict[str, Any]], dict[str, Any]]
 
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 CONTAINER_RULES = ("workloads.containers.required", "workloads.containers.forbidden")
 CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
 META_KEPT = frozenset({"name", "namespace", "uid", "resourceVersion", "generation", "labels",
